@@ -1,0 +1,3 @@
+from pixelrnn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Checkpoints that rebuild their model alone, are written atomically, and load with ``weights_only=True``.
+
+A checkpoint is one ``torch.save`` file holding only tensors and plain Python values::
+
+    format_version, pixelrnn_version,
+    model_config   -- asdict(ModelConfig): every command rebuilds the model from it
+    data           -- the data set's name, levels, classes, image shape and DataConfig
+    train_config   -- asdict(TrainConfig), or None
+    model          -- state_dict of the unwrapped model (no DDP ``module.`` or compile ``_orig_mod.`` prefix)
+    optimizer, scheduler, progress, rng, history -- what ``--resume`` needs to continue exactly
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pixelrnn import __version__
+from pixelrnn.config import ModelConfig, from_dict, to_dict
+from pixelrnn.errors import CheckpointError, PixelRNNError
+from pixelrnn.models import build_model
+from pixelrnn.runtime import Runtime, barrier
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "model_config", "model", "data")
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain model inside DistributedDataParallel and/or ``torch.compile`` wrappers."""
+    while True:
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def make_checkpoint(model: torch.nn.Module, data_info: dict[str, Any], **state: Any) -> dict[str, Any]:
+    """Assemble a checkpoint dict; ``state`` adds optimizer, scheduler, progress, rng, history, train_config."""
+    model = unwrap_model(model)
+    return {
+        "format_version": FORMAT_VERSION,
+        "pixelrnn_version": __version__,
+        "model_config": to_dict(model.config),
+        "data": data_info,
+        "model": model.state_dict(),
+        **state,
+    }
+
+
+def save_checkpoint(checkpoint: dict[str, Any], path: str | Path, runtime: Runtime | None = None) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (temporary file, then rename), on the main process only.
+
+    Every process waits at a barrier afterwards, so that no process reads a half-written checkpoint.
+    """
+    path = Path(path)
+    if runtime is None or runtime.is_main:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if runtime is not None:
+        barrier(runtime)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; a missing or corrupt file raises CheckpointError."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path} is not a readable pixelrnn checkpoint ({reason[:120]})") from error
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
+        raise CheckpointError(f"{path} is not a pixelrnn checkpoint (missing model config or weights)")
+    if checkpoint["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {checkpoint['format_version']}; this pixelrnn reads up to "
+            f"{FORMAT_VERSION} (upgrade pixelrnn)"
+        )
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild the model from the stored config and load its weights (in evaluation mode)."""
+    try:
+        config = from_dict(ModelConfig, checkpoint["model_config"])
+        model = build_model(config)
+        model.load_state_dict(checkpoint["model"])
+    except PixelRNNError as error:
+        raise CheckpointError(f"the checkpoint's model cannot be rebuilt: {error}") from error
+    except RuntimeError as error:  # mismatched or missing weights
+        first_line = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"the checkpoint's weights do not fit its model: {first_line[:160]}") from error
+    return model.to(device).eval()
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The model stored in a checkpoint file, ready for ``log_prob`` and sampling."""
+    return model_from_checkpoint(load_checkpoint(path), device)

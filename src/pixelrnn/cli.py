@@ -1,0 +1,202 @@
+"""The ``pixelrnn`` command: ``train``, ``eval`` and ``sample`` over the library functions.
+
+User mistakes (a missing file, a corrupt checkpoint, an unknown name, an out-of-range value) end with one
+line on stderr, ``pixelrnn: error: ...``, and exit status 2; an interrupted training run exits with 130
+after saving its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pixelrnn import __version__
+from pixelrnn.config import DATASETS, OPTIMIZERS, SCHEDULES, DataConfig, TrainConfig
+from pixelrnn.errors import PixelRNNError
+from pixelrnn.models import MODELS, PRESETS
+from pixelrnn.runtime import is_main_process
+
+# flag → ModelConfig field, for the architecture overrides of `train`
+MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "kernel_size": "kernel_size",
+               "first_kernel_size": "first_kernel_size", "output_channels": "output_channels"}
+TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay",
+                "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
+                "seed", "device")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"pixelrnn: error: {message} (see pixelrnn {self.prog.split()[-1]} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pixelrnn", description="Pixel-level autoregressive image models with exact likelihoods.")
+    parser.add_argument("--version", action="version", version=f"pixelrnn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(commands.add_parser("train", help="train a model; writes a run folder"))
+    _add_eval(commands.add_parser("eval", help="exact test NLL (nats/image) and bits/dim of a checkpoint"))
+    _add_sample(commands.add_parser("sample", help="draw images from a checkpoint into a PNG grid and .npz"))
+    return parser
+
+
+def _add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", choices=DATASETS, default=default, help=f"data set (default: {default})")
+    group.add_argument("--data-path", help="folder of the official files, image folder, or .npz file")
+    group.add_argument("--binarize", choices=("fixed", "dynamic"), default="fixed",
+                       help="binarized_mnist: the standard fixed .amat split, or dynamic from MNIST")
+    group.add_argument("--valid-fraction", type=float, default=0.1, help="share of train held out (default 0.1)")
+    group.add_argument("--data-seed", type=int, default=0, help="seed of the validation split")
+    group.add_argument("--no-download", action="store_true", help="never download missing files")
+    group.add_argument("--max-train-images", type=_positive_int, help="use only the first N training images")
+    group.add_argument("--max-test-images", type=_positive_int, help="use only the first N test images")
+
+
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", default="runs/default", help="output folder (default: runs/default)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from last.pt")
+    _add_data_flags(parser, default="digits")
+    parser.add_argument("--hflip", action="store_true", help="random horizontal flips of training images")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="pixelcnn-small",
+                       help=f"model or preset: {', '.join([*MODELS, *PRESETS])} (default: pixelcnn-small)")
+    for flag in MODEL_FLAGS:
+        model.add_argument(f"--{flag.replace('_', '-')}", type=_positive_int, help="override the preset")
+    opt = parser.add_argument_group("training (defaults: see TrainConfig)")
+    for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every"):
+        opt.add_argument(f"--{name.replace('_', '-')}", type=_positive_int)
+    opt.add_argument("--sample-every", type=int, help="sample grid every N epochs (0: never)")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS)
+    opt.add_argument("--schedule", choices=SCHEDULES)
+    for name in ("lr", "weight_decay", "lr_decay", "grad_clip"):
+        opt.add_argument(f"--{name.replace('_', '-')}", type=_non_negative_float)
+    opt.add_argument("--seed", type=int)
+    opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
+
+
+def _add_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("--split", choices=("test", "valid", "train"), default="test")
+    parser.add_argument("--batch-size", type=_positive_int, default=256)
+    parser.add_argument("--device", default="auto")
+    _add_data_flags(parser, default=None)
+
+
+def _add_sample(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("-n", "--num-images", type=_positive_int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--out", default="samples.png", help="PNG grid; the integer images go beside it as .npz")
+    parser.add_argument("--device", default="auto")
+
+
+def _data_config(args: argparse.Namespace) -> DataConfig:
+    return DataConfig(name=args.data, path=args.data_path, binarize=args.binarize,
+                      valid_fraction=args.valid_fraction, seed=args.data_seed, download=not args.no_download,
+                      hflip=getattr(args, "hflip", False), max_train_images=args.max_train_images,
+                      max_test_images=args.max_test_images)
+
+
+def _given(args: argparse.Namespace, names) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from pixelrnn.likelihood import uniform_bits_per_dim
+    from pixelrnn.training import train
+
+    train_values = _given(args, TRAIN_FIELDS)
+    model_overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items()
+                       if getattr(args, flag) is not None}
+    if args.resume:
+        result = train(args.run_dir, resume=True, train_overrides=train_values)
+    else:
+        data = _data_config(args)
+        data.validate()
+        config = TrainConfig(**train_values)
+        result = train(args.run_dir, data=data, model=args.model, model_overrides=model_overrides, config=config)
+    if result.interrupted:
+        print(f"interrupted at step {result.steps}; checkpoint saved to {result.run_dir / 'last.pt'} "
+              f"(continue with: pixelrnn train --run-dir {result.run_dir} --resume)", file=sys.stderr)
+        return 130
+    if not is_main_process():
+        return 0
+    if result.test is not None:
+        levels = _levels_of(result.run_dir)
+        print(f"test NLL: {result.test.nats_per_image:.3f} nats/image, {result.test.bits_per_dim:.4f} bits/dim "
+              f"over {result.test.num_images} images (uniform model: {uniform_bits_per_dim(levels):.3f} bits/dim)")
+    print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def _levels_of(run_dir: Path) -> int:
+    from pixelrnn.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(run_dir / "last.pt")["model_config"]["num_levels"])
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from pixelrnn.evaluate import evaluate
+
+    data = _data_config(args) if args.data else None
+    evaluation = evaluate(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size,
+                          device=args.device)
+    result = evaluation.result
+    if not is_main_process():
+        return 0
+    print(f"{evaluation.data_name} {evaluation.split}: {result.nats_per_image:.4f} nats/image, "
+          f"{result.bits_per_dim:.4f} bits/dim over {result.num_images} images "
+          f"(uniform model: {evaluation.uniform_bits_per_dim:.3f} bits/dim)")
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from pixelrnn.plots import save_image_grid, save_images_npz
+    from pixelrnn.sample import sample
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise PixelRNNError(f"--out must name a .png file, got {out}")
+    images, num_levels = sample(args.checkpoint, args.num_images, seed=args.seed, temperature=args.temperature,
+                                device=args.device, progress=sys.stderr.isatty())
+    save_image_grid(images, num_levels, out)
+    npz = save_images_npz(images, out.with_suffix(".npz"))
+    print(f"wrote {len(images)} samples to {out} and {npz}")
+    return 0
+
+
+COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pixelrnn`` console script; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PixelRNNError as error:
+        print(f"pixelrnn: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pixelrnn: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,212 @@
+"""Typed configuration of data, models and training.
+
+Every config is a dataclass; a checkpoint stores ``to_dict(model_config)`` so that every command rebuilds
+the model from the checkpoint alone. ``from_dict`` rejects unknown keys and ``validate`` rejects
+out-of-range values with a one-line :class:`~pixelrnn.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pixelrnn.errors import ConfigError
+
+DATASETS = ("digits", "mnist", "binarized_mnist", "cifar10", "folder", "npz")
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "exponential", "cosine", "plateau")
+BINARIZATIONS = ("fixed", "dynamic")
+
+
+@dataclass
+class DataConfig:
+    """Which images to load and how.
+
+    Attributes:
+        name: one of ``DATASETS``. ``digits`` is scikit-learn's 8×8 handwritten digits (17 grey levels),
+            shipped inside the package and needing no download.
+        path: for ``mnist``/``binarized_mnist``/``cifar10`` the folder holding (or receiving) the official
+            files; for ``folder`` the image folder; for ``npz`` the ``.npz`` file.
+        binarize: ``binarized_mnist`` only: ``fixed`` reads the standard Larochelle ``.amat`` split,
+            ``dynamic`` samples each pixel as Bernoulli(grey / 255) from MNIST once, with ``seed``.
+        valid_fraction: share of the training images held out, deterministically, as the validation split
+            (data sets without an official validation split).
+        seed: seed of the validation split and of dynamic binarization.
+        download: fetch missing MNIST / CIFAR-10 files from their official locations (checksums verified).
+        hflip: random horizontal flips of training images.
+        max_train_images: keep only the first N training images (None: all).
+        max_test_images: keep only the first N test images (None: all).
+    """
+
+    name: str = "digits"
+    path: str | None = None
+    binarize: str = "fixed"
+    valid_fraction: float = 0.1
+    seed: int = 0
+    download: bool = True
+    hflip: bool = False
+    max_train_images: int | None = None
+    max_test_images: int | None = None
+
+    def validate(self) -> None:
+        _check_choice("data set", self.name, DATASETS)
+        _check_choice("binarization", self.binarize, BINARIZATIONS)
+        if not 0.0 <= self.valid_fraction < 1.0:
+            raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        for field_name in ("max_train_images", "max_test_images"):
+            value = getattr(self, field_name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{field_name} must be at least 1, got {value}")
+        if self.name in ("folder", "npz") and not self.path:
+            raise ConfigError(f"data set '{self.name}' needs a path (--data-path)")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of one model; enough to rebuild it from a checkpoint.
+
+    Attributes:
+        name: a key of the model registry (``pixelrnn.models.MODELS``).
+        image_channels, image_height, image_width: the shape C×H×W of the images the model is built for.
+        num_levels: intensity levels per sub-pixel (256; 2 for binary images; 17 for the 8×8 digits).
+        num_classes: number of class labels to condition on (0: unconditional).
+        hidden_channels: h of the paper; the residual stream carries 2h feature maps.
+        num_layers: number of residual blocks (PixelCNN) or recurrent layers (PixelRNN).
+        kernel_size: spatial size of the mask-B convolutions inside the blocks.
+        first_kernel_size: spatial size of the mask-A input convolution (7 in the paper).
+        output_channels: width of the two ReLU + 1×1 mask-B output layers.
+    """
+
+    name: str = "pixelcnn"
+    image_channels: int = 1
+    image_height: int = 8
+    image_width: int = 8
+    num_levels: int = 256
+    num_classes: int = 0
+    hidden_channels: int = 16
+    num_layers: int = 4
+    kernel_size: int = 3
+    first_kernel_size: int = 7
+    output_channels: int = 32
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images this model is built for."""
+        return (self.image_channels, self.image_height, self.image_width)
+
+    def validate(self) -> None:
+        positive = ("image_channels", "image_height", "image_width", "hidden_channels", "num_layers",
+                    "kernel_size", "first_kernel_size", "output_channels")
+        for field_name in positive:
+            if getattr(self, field_name) < 1:
+                raise ConfigError(f"model {field_name} must be at least 1, got {getattr(self, field_name)}")
+        if self.image_channels not in (1, 3):
+            raise ConfigError(f"images must have 1 or 3 channels, got {self.image_channels}")
+        if not 2 <= self.num_levels <= 256:
+            raise ConfigError(f"num_levels must be in [2, 256], got {self.num_levels}")
+        if self.num_classes < 0:
+            raise ConfigError(f"num_classes must be >= 0, got {self.num_classes}")
+        for field_name in ("kernel_size", "first_kernel_size"):
+            if getattr(self, field_name) % 2 == 0:
+                raise ConfigError(f"model {field_name} must be odd, got {getattr(self, field_name)}")
+
+
+@dataclass
+class TrainConfig:
+    """How to optimise.
+
+    Attributes:
+        epochs: passes over the training split.
+        max_steps: stop after this many optimizer steps (None: run all epochs).
+        batch_size: images per optimizer step, per process (before gradient accumulation splits it).
+        eval_batch_size: images per forward pass during evaluation.
+        optimizer: one of ``OPTIMIZERS``.
+        lr, weight_decay: optimizer settings.
+        schedule: one of ``SCHEDULES``: ``exponential`` multiplies the rate by ``lr_decay`` every step,
+            ``cosine`` anneals to 0 over the run, ``plateau`` multiplies it by ``plateau_factor`` when the
+            validation bits/dim has not improved for ``plateau_patience`` epochs.
+        grad_clip: clip the global gradient norm to this value (0: no clipping).
+        grad_accum: split each batch into this many micro-batches, accumulating gradients.
+        sample_every: write a sample grid every N epochs (0: never).
+        num_samples: images in each sample grid.
+        log_every: write a training line to ``metrics.jsonl`` every N steps.
+        seed: base seed; each process uses ``seed * world_size + rank``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    lr_decay: float = 0.9999
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    grad_clip: float = 0.0
+    grad_accum: int = 1
+    sample_every: int = 1
+    num_samples: int = 16
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        for field_name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "num_samples"):
+            if getattr(self, field_name) < 1:
+                raise ConfigError(f"{field_name} must be at least 1, got {getattr(self, field_name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0 < self.lr_decay <= 1 or not 0 < self.plateau_factor < 1:
+            raise ConfigError("lr_decay must be in (0, 1] and plateau_factor in (0, 1)")
+        if self.weight_decay < 0 or self.grad_clip < 0 or self.sample_every < 0 or self.plateau_patience < 0:
+            raise ConfigError("weight_decay, grad_clip, sample_every and plateau_patience must be >= 0")
+        if self.batch_size % self.grad_accum:
+            raise ConfigError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}")
+
+
+ConfigT = TypeVar("ConfigT", DataConfig, ModelConfig, TrainConfig)
+
+
+def to_dict(config: DataConfig | ModelConfig | TrainConfig) -> dict[str, Any]:
+    """Plain dict of a config (only str/int/float/bool/None values: safe for ``weights_only`` loads)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+    """Build and validate a config, rejecting unknown keys and values of the wrong type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        _check_type(key, value, hints[key])
+    config = cls(**values)
+    config.validate()
+    return config
+
+
+def _check_type(key: str, value: Any, hint: Any) -> None:
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in allowed:
+        return
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if any(isinstance(value, t) and not (t is int and isinstance(value, bool)) for t in allowed
+           if isinstance(t, type) and t is not type(None)):
+        return
+    raise ConfigError(f"config field {key} has the wrong type: {value!r}")
+
+
+def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {what} '{value}' (choose from: {', '.join(choices)})")

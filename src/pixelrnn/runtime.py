@@ -1,0 +1,123 @@
+"""Where the code runs: device choice, seeding, and torchrun / DistributedDataParallel set-up.
+
+Only this module reads torchrun's environment variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``). One code
+path serves one CPU, one GPU and many processes: ``torchrun --nproc_per_node N -m pixelrnn train ...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from pixelrnn.errors import ConfigError
+
+logger = logging.getLogger("pixelrnn")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The process's place in a (possibly one-process) job."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """True on the one process that logs and writes files."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` → this process's GPU if CUDA is available, else the CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' asked for, but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def setup_runtime(device_name: str = "auto") -> Runtime:
+    """Set up the process: join the torchrun process group when launched by torchrun.
+
+    Uses NCCL on GPUs and gloo on CPUs. Without torchrun's variables, returns a one-process runtime.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Runtime(device=resolve_device(device_name))
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Runtime(device=device, rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def is_main_process() -> bool:
+    """True unless this process is a non-zero rank of a torchrun job (used to print results once)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def teardown_runtime(runtime: Runtime) -> None:
+    """Leave the process group, if this process joined one."""
+    if runtime.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def process_seed(base_seed: int, runtime: Runtime) -> int:
+    """A different, reproducible seed per process: ``base_seed * world_size + rank``."""
+    return base_seed * runtime.world_size + runtime.rank
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def barrier(runtime: Runtime) -> None:
+    """Wait for every process (no-op in one process)."""
+    if runtime.distributed:
+        dist.barrier()
+
+
+def all_reduce_sum(values: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """Sum a tensor over all processes (returns a new tensor; float64 sums stay float64).
+
+    gloo reduces on the CPU; NCCL needs the tensor on this process's GPU.
+    """
+    if not runtime.distributed:
+        return values.clone()
+    device = runtime.device if runtime.device.type == "cuda" else torch.device("cpu")
+    reduced = values.detach().to(device).clone()
+    dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+    return reduced.to(values.device)
+
+
+def broadcast_object(value: object, runtime: Runtime) -> object:
+    """Rank 0's value on every process."""
+    if not runtime.distributed:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]

@@ -1,0 +1,46 @@
+"""``sample``: images drawn from a checkpoint's model. The library form of ``pixelrnn sample``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
+from pixelrnn.errors import ConfigError
+from pixelrnn.runtime import resolve_device
+from pixelrnn.sampler import sample_images
+
+
+def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, temperature: float = 1.0,
+           labels: torch.Tensor | None = None, device: str = "auto",
+           progress: bool = False) -> tuple[torch.Tensor, int]:
+    """Draw images from the model stored in a checkpoint.
+
+    The same checkpoint, seed, number of images and device give the same images.
+
+    Args:
+        checkpoint_path: a ``.pt`` checkpoint, or a run folder (its ``last.pt``).
+        num_images: how many images.
+        seed: seed of the sampler's random numbers.
+        temperature: divides the logits (1.0: the model's own distribution).
+        labels: int64 (num_images,) class labels for a class-conditional model (default: 0, 1, 2, … cycling).
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        progress: show a progress bar over rows.
+
+    Returns:
+        (images int64 (N, C, H, W) in [0, L − 1], num_levels L).
+    """
+    if num_images < 1:
+        raise ConfigError(f"number of images must be at least 1, got {num_images}")
+    if temperature <= 0:
+        raise ConfigError(f"temperature must be positive, got {temperature}")
+    torch_device = resolve_device(device)
+    model = model_from_checkpoint(load_checkpoint(checkpoint_path), torch_device)
+    num_classes = model.config.num_classes
+    if num_classes and labels is None:
+        labels = torch.arange(num_images) % num_classes
+    generator = torch.Generator(device=torch_device).manual_seed(seed)
+    images = sample_images(model, num_images, labels=labels, temperature=temperature, generator=generator,
+                           progress=progress)
+    return images, model.config.num_levels

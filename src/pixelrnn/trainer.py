@@ -1,0 +1,255 @@
+"""The training loop: one code path for one CPU, one GPU and many processes under torchrun.
+
+Each epoch trains on the training split, then evaluates the exact validation bits/dim, appends to
+``metrics.jsonl``, redraws ``loss_curve.png``, writes a sample grid every ``sample_every`` epochs, and saves
+``last.pt`` (and ``best.pt`` when validation improved). The checkpoint holds the optimizer, scheduler, RNG
+state and the position inside the epoch, so ``resume=True`` continues exactly where a run stopped; Ctrl-C
+saves ``last.pt`` before returning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from pixelrnn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from pixelrnn.config import DataConfig, TrainConfig, to_dict
+from pixelrnn.data import ImageDataset, ImageSplit, iterate_batches
+from pixelrnn.errors import CheckpointError
+from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
+from pixelrnn.optim import build_optimizer, build_scheduler, is_per_step
+from pixelrnn.plots import save_image_grid, save_loss_curves
+from pixelrnn.runtime import Runtime
+from pixelrnn.sampler import sample_images
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or interrupted) run produced. Bits/dim are None when not measured."""
+
+    run_dir: Path
+    steps: int
+    epochs_completed: int
+    best_valid_bits_per_dim: float | None
+    test: NLLResult | None
+    interrupted: bool = False
+
+
+class Trainer:
+    """Trains an autoregressive image model on an :class:`ImageDataset`.
+
+    Args:
+        model: the (unwrapped) model, already built for the data set's image shape and levels.
+        data: the data set; its ``train``, ``valid`` and ``test`` splits are used.
+        config: optimisation settings.
+        run_dir: folder of the run's checkpoints, metrics and pictures.
+        runtime: device and process group (see :func:`pixelrnn.runtime.setup_runtime`).
+        data_config: stored in the checkpoint so that ``eval`` finds the same data again.
+    """
+
+    def __init__(self, model: torch.nn.Module, data: ImageDataset, config: TrainConfig, run_dir: str | Path,
+                 runtime: Runtime, data_config: DataConfig | None = None) -> None:
+        config.validate()
+        self.model, self.data, self.config, self.runtime = model.to(runtime.device), data, config, runtime
+        self.run_dir = Path(run_dir)
+        self.data_config = data_config
+        self.conditional = model.config.num_classes > 0
+        self.network = DistributedDataParallel(self.model) if runtime.distributed else self.model
+        self.optimizer = build_optimizer(self.model.parameters(), config)
+        per_rank = -(-len(data.train) // runtime.world_size)  # DistributedSampler pads to ceil(N / W)
+        self.steps_per_epoch = -(-per_rank // config.batch_size)
+        planned = config.epochs * self.steps_per_epoch
+        self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
+        self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
+        self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best_valid_bits_per_dim": None}
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    # ----------------------------------------------------------------------------------------- the loop
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train until ``epochs`` or ``max_steps``, then evaluate the test split exactly."""
+        if resume:
+            self.restore(load_checkpoint(self.run_dir / "last.pt", map_location=self.runtime.device))
+        elif self.runtime.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.metrics_path.write_text("")
+        self._write_run_config()
+        try:
+            while self.progress["step"] < self.total_steps:
+                self._train_epoch()
+                if self.progress["batch_in_epoch"] == 0:  # the epoch ran to its end
+                    self._end_epoch()
+        except KeyboardInterrupt:
+            self.save("last.pt")
+            return self._result(test=None, interrupted=True)
+        if self.progress["batch_in_epoch"] > 0:  # stopped inside an epoch by max_steps: close it off
+            self._validate()
+            self.save("last.pt")
+        test = self._evaluate(self.data.test)
+        self._log({"kind": "test", **_nll_fields(test)})
+        self._plot_curves()
+        return self._result(test=test)
+
+    def _train_epoch(self) -> None:
+        epoch, skip = self.progress["epoch"], self.progress["batch_in_epoch"]
+        batches = iterate_batches(
+            self.data.train, self.config.batch_size, shuffle=True, seed=self.config.seed, epoch=epoch,
+            rank=self.runtime.rank, world_size=self.runtime.world_size, skip_batches=skip,
+            hflip=bool(self.data_config and self.data_config.hflip),
+        )
+        bar = tqdm(total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                   disable=not self.runtime.is_main, dynamic_ncols=True, leave=False)
+        started, seen = time.perf_counter(), 0
+        for images, labels in batches:
+            nats = self._train_step(images.to(self.runtime.device), labels.to(self.runtime.device))
+            self.progress["step"] += 1
+            self.progress["batch_in_epoch"] += 1
+            seen += images.shape[0]
+            bits = nats_to_bits_per_dim(nats, images[0].numel())
+            bar.update(1)
+            bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{bits:.3f}")
+            if self.progress["step"] % self.config.log_every == 0:
+                self._log({"kind": "train", "nats_per_image": nats, "bits_per_dim": bits,
+                           "lr": self.optimizer.param_groups[0]["lr"],
+                           "images_per_second": seen * self.runtime.world_size / (time.perf_counter() - started)})
+            if self.progress["step"] >= self.total_steps:
+                break
+        bar.close()
+        if self.progress["batch_in_epoch"] >= self.steps_per_epoch:
+            self.progress["epoch"] += 1
+            self.progress["batch_in_epoch"] = 0
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """One optimizer step over a batch split into ``grad_accum`` micro-batches; returns its mean nats/image."""
+        self.optimizer.zero_grad(set_to_none=True)
+        batch_size, dims = images.shape[0], images[0].numel()
+        micro_batches = list(zip(images.chunk(self.config.grad_accum), labels.chunk(self.config.grad_accum),
+                                 strict=True))
+        total_nats = torch.zeros((), dtype=torch.float64, device=images.device)
+        for index, (micro_images, micro_labels) in enumerate(micro_batches):
+            last = index == len(micro_batches) - 1
+            sync = contextlib.nullcontext() if last or not self.runtime.distributed else self.network.no_sync()
+            with sync:
+                params = self.network(micro_images, micro_labels if self.conditional else None)
+                nats = -self.model.head.log_prob(params, micro_images)  # (b,) nats per image
+                (nats.sum() / (batch_size * dims)).backward()  # mean nats per dimension over the whole batch
+            total_nats += nats.detach().sum()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        if is_per_step(self.scheduler):
+            self.scheduler.step()
+        return total_nats.item() / batch_size
+
+    def _end_epoch(self) -> None:
+        valid_bits = self._validate()
+        if self.scheduler is not None and not is_per_step(self.scheduler) and valid_bits is not None:
+            self.scheduler.step(valid_bits)
+        epoch = self.progress["epoch"]
+        if self.config.sample_every and epoch % self.config.sample_every == 0 and self.runtime.is_main:
+            self.write_samples(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", seed=self.config.seed + epoch)
+        self._plot_curves()
+        self.save("last.pt")
+
+    # ------------------------------------------------------------------------------------- evaluation
+    def _evaluate(self, split: ImageSplit) -> NLLResult:
+        batches = iterate_batches(split, self.config.eval_batch_size, shuffle=False,
+                                  rank=self.runtime.rank, world_size=self.runtime.world_size)
+        return evaluate_nll(self.model, batches, self.runtime, conditional=self.conditional)
+
+    def _validate(self) -> float | None:
+        """Exact validation bits/dim (None without a validation split); saves ``best.pt`` when it improved."""
+        if len(self.data.valid) == 0:
+            return None
+        result = self._evaluate(self.data.valid)
+        self._log({"kind": "valid", **_nll_fields(result)})
+        best = self.progress["best_valid_bits_per_dim"]
+        if best is None or result.bits_per_dim < best:
+            self.progress["best_valid_bits_per_dim"] = result.bits_per_dim
+            self.save("best.pt")
+        return result.bits_per_dim
+
+    def write_samples(self, path: Path, seed: int) -> Path:
+        """Draw ``num_samples`` images (cycling through the classes when conditional) into a PNG grid."""
+        count = self.config.num_samples
+        labels = torch.arange(count) % self.model.config.num_classes if self.conditional else None
+        generator = torch.Generator(device=self.runtime.device).manual_seed(seed)
+        images = sample_images(self.model, count, labels=labels, generator=generator)
+        return save_image_grid(images, self.data.num_levels, path)
+
+    # ------------------------------------------------------------------------- checkpoints and files
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything needed to rebuild the model and to resume this run exactly."""
+        data_info = {"name": self.data.name, "num_levels": self.data.num_levels,
+                     "num_classes": self.data.num_classes, "image_shape": list(self.data.image_shape),
+                     "config": to_dict(self.data_config) if self.data_config else None}
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return make_checkpoint(
+            self.model, data_info, train_config=to_dict(self.config), optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+            progress=dict(self.progress), rng=rng,
+        )
+
+    def save(self, name: str) -> Path:
+        return save_checkpoint(self.checkpoint(), self.run_dir / name, self.runtime)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Load weights, optimizer, scheduler, RNG state and progress from a ``checkpoint()`` dict."""
+        if "progress" not in checkpoint or "optimizer" not in checkpoint:
+            raise CheckpointError("the checkpoint holds no training state to resume from")
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scheduler is not None and checkpoint.get("scheduler") is not None:
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"]["torch"].cpu())
+        if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([state.cpu() for state in checkpoint["rng"]["cuda"]])
+        self.progress = dict(checkpoint["progress"])
+        if self.runtime.is_main:  # forget metrics logged after this checkpoint, they will be logged again
+            kept = [line for line in _read_metrics(self.metrics_path) if line["step"] <= self.progress["step"]]
+            self.metrics_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+
+    def _write_run_config(self) -> None:
+        if self.runtime.is_main:
+            run_config = {"model": to_dict(self.model.config), "train": to_dict(self.config),
+                          "data": to_dict(self.data_config) if self.data_config else None,
+                          "world_size": self.runtime.world_size}
+            (self.run_dir / "config.json").write_text(json.dumps(run_config, indent=2) + "\n")
+
+    def _log(self, fields: dict[str, Any]) -> None:
+        if self.runtime.is_main:
+            line = {"epoch": self.progress["epoch"], "step": self.progress["step"], "time": time.time(), **fields}
+            with self.metrics_path.open("a") as handle:
+                handle.write(json.dumps(line) + "\n")
+
+    def _plot_curves(self) -> None:
+        if not self.runtime.is_main:
+            return
+        lines = _read_metrics(self.metrics_path)
+        train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
+        valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]
+        save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels))
+
+    def _result(self, test: NLLResult | None, interrupted: bool = False) -> TrainResult:
+        return TrainResult(self.run_dir, self.progress["step"], self.progress["epoch"],
+                           self.progress["best_valid_bits_per_dim"], test, interrupted)
+
+
+def _nll_fields(result: NLLResult) -> dict[str, Any]:
+    return {"nats_per_image": result.nats_per_image, "bits_per_dim": result.bits_per_dim,
+            "num_images": result.num_images}
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

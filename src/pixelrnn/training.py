@@ -1,0 +1,83 @@
+"""``train``: data set + model name + settings → a trained run folder. The library form of ``pixelrnn train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pixelrnn.checkpoint import load_checkpoint
+from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, from_dict
+from pixelrnn.data import ImageDataset, load_dataset
+from pixelrnn.errors import CheckpointError, DataError
+from pixelrnn.models import build_model, model_config
+from pixelrnn.runtime import process_seed, seed_everything, setup_runtime, teardown_runtime
+from pixelrnn.trainer import Trainer, TrainResult
+
+
+def train(
+    run_dir: str | Path,
+    data: DataConfig | None = None,
+    model: str = "pixelcnn",
+    model_overrides: dict[str, Any] | None = None,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    train_overrides: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train a model and evaluate it exactly on the test split.
+
+    Args:
+        run_dir: folder for ``last.pt``, ``best.pt``, ``metrics.jsonl``, ``loss_curve.png``, ``samples/``.
+        data: which data set (default: the embedded 8×8 digits).
+        model: a registry name (``pixelcnn``) or a preset name (``pixelcnn-small``).
+        model_overrides: ModelConfig fields that win over the preset (e.g. ``{"num_layers": 3}``).
+        config: optimisation settings (default: ``TrainConfig()``).
+        resume: continue the run in ``run_dir`` from its ``last.pt``; the model and data come from that
+            checkpoint, the training settings too, with ``train_overrides`` applied (e.g. a larger ``epochs``).
+        train_overrides: TrainConfig fields to change when resuming.
+
+    Returns:
+        The run's result, with the exact test NLL (None when interrupted by Ctrl-C).
+    """
+    if resume:
+        data, model_cfg, config = _resumed_configs(Path(run_dir), train_overrides or {})
+    else:
+        data, config = data or DataConfig(), config or TrainConfig()
+        config.validate()
+    runtime = setup_runtime(config.device)
+    try:
+        seed_everything(process_seed(config.seed, runtime))
+        dataset = load_dataset(data)
+        if not resume:
+            model_cfg = model_config(model, dataset.image_shape, dataset.num_levels, dataset.num_classes,
+                                     **(model_overrides or {}))
+        check_data_fits_model(dataset, model_cfg)
+        trainer = Trainer(build_model(model_cfg), dataset, config, run_dir, runtime, data_config=data)
+        return trainer.fit(resume=resume)
+    finally:
+        teardown_runtime(runtime)
+
+
+def _resumed_configs(run_dir: Path, train_overrides: dict[str, Any]) -> tuple[DataConfig, ModelConfig, TrainConfig]:
+    checkpoint = load_checkpoint(run_dir / "last.pt")
+    stored_data = checkpoint["data"].get("config")
+    if stored_data is None or checkpoint.get("train_config") is None:
+        raise CheckpointError(f"{run_dir / 'last.pt'} holds no data or training settings to resume with")
+    train_config = from_dict(TrainConfig, {**checkpoint["train_config"], **train_overrides})
+    return from_dict(DataConfig, stored_data), from_dict(ModelConfig, checkpoint["model_config"]), train_config
+
+
+def check_data_fits_model(dataset: ImageDataset, config: ModelConfig) -> None:
+    """Raise DataError when the data set's image shape, levels or classes differ from the model's."""
+    if tuple(dataset.image_shape) != config.image_shape or dataset.num_levels != config.num_levels:
+        raise DataError(
+            f"the model expects {_describe(config.image_shape)} images with {config.num_levels} levels; data set "
+            f"'{dataset.name}' has {_describe(dataset.image_shape)} images with {dataset.num_levels} levels"
+        )
+    if config.num_classes and dataset.num_classes != config.num_classes:
+        raise DataError(f"the model is conditioned on {config.num_classes} classes; data set '{dataset.name}' "
+                        f"has {dataset.num_classes}")
+
+
+def _describe(shape: tuple[int, ...]) -> str:
+    return "×".join(str(size) for size in shape)
+

@@ -1,0 +1,107 @@
+"""End-to-end smoke runs of every command, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelrnn.cli import main
+
+TINY_TRAIN = ["--model", "pixelcnn", "--hidden-channels", "4", "--layers", "1", "--output-channels", "8",
+              "--max-train-images", "64", "--max-test-images", "32", "--epochs", "1", "--batch-size", "16",
+              "--sample-every", "1", "--num-samples", "4", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    assert main(["train", "--run-dir", str(run_dir), *TINY_TRAIN]) == 0
+    return run_dir
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "pixelrnn", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_train_eval_sample_end_to_end(trained_run, tmp_path, capsys):
+    for name in ("last.pt", "best.pt", "metrics.jsonl", "loss_curve.png", "samples/epoch_001.png"):
+        assert (trained_run / name).is_file()
+    assert main(["eval", str(trained_run / "best.pt"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "digits test:" in out and "over 32 images" in out and "uniform model: 4.087 bits/dim" in out
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    for path in (first, second):
+        assert main(["sample", str(trained_run), "-n", "6", "--seed", "7", "--out", str(path), "--device", "cpu"]) == 0
+    a, b = np.load(first.with_suffix(".npz"))["images"], np.load(second.with_suffix(".npz"))["images"]
+    assert a.shape == (6, 1, 8, 8) and a.dtype == np.uint8 and a.max() <= 16
+    assert np.array_equal(a, b)  # same seed, same images
+    assert main(["sample", str(trained_run), "-n", "6", "--seed", "8", "--out", str(tmp_path / "c.png")]) == 0
+    assert not np.array_equal(a, np.load(tmp_path / "c.npz")["images"])
+    assert Image.open(first).size[0] > 8
+
+
+def test_console_entry_points_run():
+    result = _run_cli("--help")
+    assert result.returncode == 0 and "train" in result.stdout and "sample" in result.stdout
+
+
+def _corrupt_copies(trained_run, tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(2000))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((trained_run / "last.pt").read_bytes()[:3000])
+    not_ours = tmp_path / "not_ours.pt"
+    torch.save({"weights": torch.zeros(3)}, not_ours)
+    return garbage, truncated, not_ours
+
+
+def _bad_folder(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.zeros((9, 8), np.uint8)).save(folder / "b.png")
+    return folder
+
+
+def test_bad_input_gives_one_line_error_and_nonzero_exit(trained_run, tmp_path, capsys):
+    garbage, truncated, not_ours = _corrupt_copies(trained_run, tmp_path)
+    np.savez(tmp_path / "big.npz", x_train=np.zeros((4, 28, 28), np.uint8), x_test=np.zeros((4, 28, 28), np.uint8))
+    cases = {
+        "not found": ["eval", str(tmp_path / "missing.pt")],
+        "not a readable": ["eval", str(garbage)],
+        "truncated": ["eval", str(truncated)],
+        "not a pixelrnn checkpoint": ["sample", str(not_ours), "--out", str(tmp_path / "x.png")],
+        "expects 1×8×8": ["eval", str(trained_run / "last.pt"), "--data", "npz", "--data-path",
+                          str(tmp_path / "big.npz")],
+        "unknown model": ["train", "--model", "pixelgan", "--run-dir", str(tmp_path / "r1")],
+        "invalid choice": ["train", "--data", "imagenet", "--run-dir", str(tmp_path / "r2")],
+        "must be at least 1": ["train", "--epochs", "0", "--run-dir", str(tmp_path / "r3")],
+        "lr must be positive": ["train", "--lr", "0", "--run-dir", str(tmp_path / "r4")],
+        "size": ["train", "--data", "folder", "--data-path", str(_bad_folder(tmp_path)), "--run-dir",
+                 str(tmp_path / "r5")],
+        ".png": ["sample", str(trained_run / "last.pt"), "--out", str(tmp_path / "x.jpg")],
+        "no such": ["train", "--resume", "--run-dir", str(tmp_path / "never-ran")],
+    }
+    for expected, argv in cases.items():
+        try:
+            status = main(argv)
+        except SystemExit as exit_:  # argparse's own errors
+            status = exit_.code
+        err = capsys.readouterr().err.strip()
+        assert status == 2, (argv, err)
+        assert len(err.splitlines()) == 1 and err.startswith("pixelrnn: error:"), (argv, err)
+        assert expected.lower() in err.lower() or expected == "no such" and "not found" in err, (expected, err)
+
+
+def test_errors_reach_the_shell_without_traceback(tmp_path):
+    result = _run_cli("eval", str(tmp_path / "missing.pt"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"pixelrnn: error: checkpoint not found: {tmp_path / 'missing.pt'}"]

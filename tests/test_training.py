@@ -1,0 +1,116 @@
+"""The trainer: exact resume, Ctrl-C safety, checkpoints that rebuild their model, schedules, accumulation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from pixelrnn.checkpoint import load_checkpoint, load_model
+from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.training import train
+
+DATA = DataConfig(name="digits", max_train_images=80, max_test_images=40, hflip=True)
+TINY = {"hidden_channels": 4, "num_layers": 1, "output_channels": 8}
+
+
+def _config(**changes) -> TrainConfig:
+    base = TrainConfig(epochs=3, batch_size=16, eval_batch_size=64, sample_every=0, log_every=1, seed=3,
+                       device="cpu", schedule="exponential", lr_decay=0.99, lr=3e-3, grad_clip=5.0)
+    return dataclasses.replace(base, **changes)
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
+    full = train(tmp_path / "full", data=DATA, model="pixelcnn", model_overrides=TINY, config=_config())
+    stopped = train(tmp_path / "resumed", data=DATA, model="pixelcnn", model_overrides=TINY,
+                    config=_config(max_steps=4))  # stops inside the first epoch (5 batches per epoch)
+    assert stopped.steps == 4 and stopped.epochs_completed == 0
+    resumed = train(tmp_path / "resumed", resume=True, train_overrides={"max_steps": None})
+    assert resumed.steps == full.steps == 15
+    full_weights, resumed_weights = _weights(tmp_path / "full/last.pt"), _weights(tmp_path / "resumed/last.pt")
+    assert full_weights.keys() == resumed_weights.keys()
+    for name in full_weights:
+        assert torch.equal(full_weights[name], resumed_weights[name]), name
+    full_opt = load_checkpoint(tmp_path / "full/last.pt")["optimizer"]["state"]
+    resumed_opt = load_checkpoint(tmp_path / "resumed/last.pt")["optimizer"]["state"]
+    assert all(torch.equal(full_opt[k]["exp_avg_sq"], resumed_opt[k]["exp_avg_sq"]) for k in full_opt)
+    assert resumed.test.bits_per_dim == pytest.approx(full.test.bits_per_dim, rel=1e-12)
+
+
+def test_run_folder_holds_metrics_curves_samples_and_best_checkpoint(tmp_path):
+    result = train(tmp_path, data=DATA, model="pixelcnn", model_overrides=TINY,
+                   config=_config(epochs=2, sample_every=1, num_samples=4, log_every=2))
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    kinds = [line["kind"] for line in lines]
+    assert kinds.count("valid") == 2 and kinds[-1] == "test" and "train" in kinds
+    test_line = lines[-1]
+    assert test_line["num_images"] == 40
+    assert test_line["bits_per_dim"] == pytest.approx(result.test.bits_per_dim)
+    for name in ("last.pt", "best.pt", "loss_curve.png", "config.json", "samples/epoch_001.png",
+                 "samples/epoch_002.png"):
+        assert (tmp_path / name).is_file(), name
+    best = load_checkpoint(tmp_path / "best.pt")
+    valid_bits = [line["bits_per_dim"] for line in lines if line["kind"] == "valid"]
+    assert best["progress"]["best_valid_bits_per_dim"] == pytest.approx(min(valid_bits))
+
+
+def test_checkpoint_rebuilds_model_alone_and_loads_weights_only(tmp_path):
+    train(tmp_path, data=DATA, model="pixelcnn", model_overrides=TINY, config=_config(epochs=1))
+    checkpoint = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert checkpoint["model_config"]["num_levels"] == 17
+    assert not any(key.startswith(("module.", "_orig_mod.")) for key in checkpoint["model"])
+    model = load_model(tmp_path / "last.pt")
+    images = torch.randint(0, 17, (5, 1, 8, 8))
+    again = load_model(tmp_path / "last.pt")
+    assert torch.equal(model.log_prob(images), again.log_prob(images))
+
+
+@pytest.mark.parametrize("optimizer,schedule", [("adamw", "cosine"), ("rmsprop", "plateau"), ("adam", "constant")])
+def test_optimizers_and_schedules_train(tmp_path, optimizer, schedule):
+    result = train(tmp_path, data=DATA, model="pixelcnn", model_overrides=TINY,
+                   config=_config(epochs=2, optimizer=optimizer, schedule=schedule, lr=1e-3))
+    assert result.steps == 10 and result.test.bits_per_dim < 4.087  # below the uniform log2(17) bits/dim
+    lr = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"]
+    assert (lr < 1e-3) if schedule == "cosine" else lr == pytest.approx(1e-3)
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path):
+    whole = train(tmp_path / "a", data=DATA, model="pixelcnn", model_overrides=TINY,
+                  config=_config(epochs=1, grad_accum=1, optimizer="rmsprop", grad_clip=0.0))
+    split = train(tmp_path / "b", data=DATA, model="pixelcnn", model_overrides=TINY,
+                  config=_config(epochs=1, grad_accum=4, optimizer="rmsprop", grad_clip=0.0))
+    assert whole.steps == split.steps
+    for name, value in _weights(tmp_path / "a/last.pt").items():
+        torch.testing.assert_close(_weights(tmp_path / "b/last.pt")[name], value, rtol=1e-4, atol=1e-5)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    command = [sys.executable, "-m", "pixelrnn", "train", "--data", "digits", "--model", "pixelcnn",
+               "--hidden-channels", "4", "--layers", "1", "--epochs", "1000", "--sample-every", "0",
+               "--log-every", "1", "--device", "cpu", "--run-dir", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume" in stderr
+    checkpoint = load_checkpoint(tmp_path / "last.pt")
+    assert checkpoint["progress"]["step"] >= 3
+    target = checkpoint["progress"]["step"] + 2
+    resumed = train(tmp_path, resume=True, train_overrides={"max_steps": target})
+    assert resumed.steps == target and resumed.test is not None
