@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pixelrnn.errors import DataError
 from pixelrnn.runtime import Runtime, all_reduce_sum
 
 
@@ -64,7 +65,7 @@ class NLLMeter:
         sums = all_reduce_sum(self._sums, runtime) if runtime is not None else self._sums
         total_nats, count = sums.tolist()
         if count == 0:
-            raise ValueError("no images were evaluated")
+            raise DataError("no images to evaluate: the split is empty")
         return NLLResult(total_nats=total_nats, num_images=int(round(count)), dims_per_image=self.dims_per_image)
 
 

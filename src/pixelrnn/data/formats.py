@@ -11,6 +11,7 @@ import gzip
 import importlib
 import pickle
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -245,6 +246,8 @@ def read_npz(path: Path) -> dict[str, Arrays]:
     """
     if not path.is_file():
         raise DataError(f"npz file {path} not found")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

@@ -1,0 +1,301 @@
+"""Integer image data sets held in memory, and the batches that training and evaluation draw from them.
+
+``load_dataset(DataConfig)`` returns an :class:`ImageDataset` of three :class:`ImageSplit` (train / valid /
+test), each a uint8 tensor (N, C, H, W) of grey levels in ``[0, num_levels - 1]`` with int64 labels (N,)
+(-1 where the data set has none). ``iterate_batches`` cuts a split into batches by indexing those tensors in
+bulk: a reproducible ``DistributedSampler`` order for training (resumable mid-epoch, optional flips), and
+disjoint, unpadded shards for exact distributed evaluation. The readers of each format are in ``formats``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DistributedSampler
+
+from pixelrnn.config import DataConfig
+from pixelrnn.data import download, formats
+from pixelrnn.data.formats import Arrays
+from pixelrnn.errors import ConfigError, DataError
+
+__all__ = ["ImageDataset", "ImageSplit", "iterate_batches", "load_dataset", "random_hflip", "shard_indices"]
+
+CACHE_ROOT = Path("~/.cache/pixelrnn")  # default home of downloaded data sets (one sub-folder each)
+DIGITS_TEST_IMAGES = 297
+FOLDER_TEST_FRACTION = 0.1
+_FIXED_SPLIT_SEED = 20_160_125  # test splits that no config may change (PixelRNN's arXiv date)
+_BINARIZE_CHUNK = 10_000  # images binarized per generator: bounded memory, independent of any cut
+_HFLIP_STREAM, _BINARIZE_STREAM = 1, 2
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(repr=False)
+class ImageSplit:
+    """One split of a data set, held in memory.
+
+    Attributes:
+        images: uint8 (N, C, H, W), values in ``[0, num_levels - 1]``.
+        labels: int64 (N,), -1 where the data set has no labels.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise DataError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
+            raise DataError(f"labels must be int64 ({len(self.images)},), got {self.labels.dtype} "
+                            f"{tuple(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __repr__(self) -> str:
+        return f"ImageSplit(images=uint8{list(self.images.shape)}, labels=int64[{len(self)}])"
+
+
+@dataclass
+class ImageDataset:
+    """A data set of integer images with its train / valid / test splits.
+
+    Attributes:
+        name: the data set's name (``DataConfig.name``).
+        train, valid, test: the splits (``valid`` may be empty when ``valid_fraction`` is 0).
+        num_levels: grey levels per sub-pixel: 256; 2 for binary images; 17 for the 8×8 digits.
+        num_classes: number of classes (0 when unlabeled).
+    """
+
+    name: str
+    train: ImageSplit
+    valid: ImageSplit
+    test: ImageSplit
+    num_levels: int
+    num_classes: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        channels, height, width = (int(size) for size in self.train.images.shape[1:])
+        return channels, height, width
+
+
+def load_dataset(config: DataConfig) -> ImageDataset:
+    """Load the data set ``config`` names (validating ``config`` first), downloading it if allowed and missing.
+
+    Raises:
+        ConfigError: an invalid ``config``.
+        DataError: missing, corrupt or inconsistent files (one line, naming the file and where it belongs).
+    """
+    config.validate()
+    return _LOADERS[config.name](config)
+
+
+# ---------------------------------------------------------------------------------------- the data sets
+def _load_digits(config: DataConfig) -> ImageDataset:
+    train, test = _hold_out(formats.read_digits(), DIGITS_TEST_IMAGES, _FIXED_SPLIT_SEED)
+    return _assemble("digits", config, train, test, num_levels=17, num_classes=10)
+
+
+def _load_mnist(config: DataConfig) -> ImageDataset:
+    train, test = _read_mnist(config)
+    return _assemble("mnist", config, train, test, num_levels=256, num_classes=10)
+
+
+def _load_binarized_mnist(config: DataConfig) -> ImageDataset:
+    if config.binarize == "dynamic":
+        (train_images, train_labels), (test_images, test_labels) = _read_mnist(config)
+        train = (_binarize(train_images, config.seed, stream=0), train_labels)
+        test = (_binarize(test_images, config.seed, stream=1), test_labels)
+        return _assemble("binarized_mnist", config, train, test, num_levels=2, num_classes=10)
+    folder = _folder(config, "binarized_mnist")
+    download.ensure_binarized_mnist(folder, config.download)
+    train, valid, test = ((images, formats.unlabeled(len(images))) for images in
+                          (formats.read_amat(folder / f"binarized_mnist_{split}.amat") for split in SPLITS))
+    return _assemble("binarized_mnist", config, train, test, valid=valid, num_levels=2, num_classes=0)
+
+
+def _load_cifar10(config: DataConfig) -> ImageDataset:
+    batches = download.ensure_cifar10(_folder(config, "cifar10"), config.download)
+    train, test = formats.read_cifar10(batches)
+    return _assemble("cifar10", config, train, test, num_levels=256, num_classes=10)
+
+
+def _load_folder(config: DataConfig) -> ImageDataset:
+    folder = Path(str(config.path)).expanduser()
+    files, labels, classes = formats.list_png_folder(folder)
+    if len(files) < 2:
+        raise DataError(f"image folder {folder} holds {len(files)} image: at least 2 are needed (train and test)")
+    num_test = min(max(round(FOLDER_TEST_FRACTION * len(files)), 1), len(files) - 1)
+    train, test = _hold_out((formats.read_pngs(files), labels), num_test, _FIXED_SPLIT_SEED)
+    return _assemble("folder", config, train, test, num_levels=256, num_classes=len(classes))
+
+
+def _load_npz(config: DataConfig) -> ImageDataset:
+    splits = formats.read_npz(Path(str(config.path)).expanduser())
+    binary = all(images.max() <= 1 for images, _ in splits.values() if images.size)
+    num_classes = max((int(labels.max()) for _, labels in splits.values() if labels.size), default=-1) + 1
+    return _assemble("npz", config, splits["train"], splits["test"], valid=splits.get("valid"),
+                     num_levels=2 if binary else 256, num_classes=num_classes)
+
+
+_LOADERS: dict[str, Callable[[DataConfig], ImageDataset]] = {
+    "digits": _load_digits, "mnist": _load_mnist, "binarized_mnist": _load_binarized_mnist,
+    "cifar10": _load_cifar10, "folder": _load_folder, "npz": _load_npz,
+}
+
+
+def _read_mnist(config: DataConfig) -> tuple[Arrays, Arrays]:
+    folder = _folder(config, "mnist")
+    download.ensure_mnist(folder, config.download)
+    return formats.read_mnist(folder, "train"), formats.read_mnist(folder, "t10k")
+
+
+def _folder(config: DataConfig, default: str) -> Path:
+    """``config.path`` or, when it is None, the data set's folder under ``~/.cache/pixelrnn``."""
+    return Path(config.path).expanduser() if config.path else (CACHE_ROOT / default).expanduser()
+
+
+def _binarize(images: np.ndarray, seed: int, stream: int) -> np.ndarray:
+    """Each pixel once as Bernoulli(grey / 255): uint8 0/1 of the shape of ``images`` (N, C, H, W).
+
+    Chunk k of the images draws from a generator seeded from (seed, stream, k), so the result is fixed by the
+    seed and the same for every image whatever ``max_*_images`` later keeps.
+    """
+    binary = np.empty_like(images)
+    for chunk, start in enumerate(range(0, len(images), _BINARIZE_CHUNK)):
+        generator = torch.Generator().manual_seed(_mix_seed(_BINARIZE_STREAM, seed, stream, chunk))
+        grey = torch.from_numpy(images[start:start + _BINARIZE_CHUNK]).float() / 255.0  # (n, C, H, W)
+        binary[start:start + _BINARIZE_CHUNK] = torch.bernoulli(grey, generator=generator).to(torch.uint8).numpy()
+    return binary
+
+
+# --------------------------------------------------------------------------------------------- splitting
+def _hold_out(arrays: Arrays, count: int, seed: int) -> tuple[Arrays, Arrays]:
+    """Split off ``count`` images chosen by a seeded permutation; both parts keep the file order."""
+    permutation = torch.randperm(len(arrays[0]), generator=torch.Generator().manual_seed(seed)).numpy()
+    kept, held = np.sort(permutation[count:]), np.sort(permutation[:count])
+    return (arrays[0][kept], arrays[1][kept]), (arrays[0][held], arrays[1][held])
+
+
+def _assemble(name: str, config: DataConfig, train: Arrays, test: Arrays, *, num_levels: int,
+              num_classes: int, valid: Arrays | None = None) -> ImageDataset:
+    """Split the validation images off ``train`` (unless given), apply the ``max_*_images`` cuts, wrap.
+
+    The validation split comes from the whole training pool before ``max_train_images`` cuts the training
+    split, so it does not change with that cut; ``max_test_images`` cuts the validation split too.
+    """
+    if valid is None:  # hold out valid_fraction of the training pool, chosen by config.seed
+        num_valid = min(round(config.valid_fraction * len(train[0])), max(len(train[0]) - 1, 0))
+        train, valid = _hold_out(train, num_valid, config.seed)
+    train, valid, test = (_first(arrays, limit) for arrays, limit in
+                          ((train, config.max_train_images), (valid, config.max_test_images),
+                           (test, config.max_test_images)))
+    if len(train[0]) == 0 or len(test[0]) == 0:
+        raise DataError(f"data set '{name}' has {len(train[0])} training and {len(test[0])} test images")
+    return ImageDataset(name=name, train=_to_split(train), valid=_to_split(valid), test=_to_split(test),
+                        num_levels=num_levels, num_classes=num_classes)
+
+
+def _first(arrays: Arrays, limit: int | None) -> Arrays:
+    return arrays if limit is None else (arrays[0][:limit], arrays[1][:limit])
+
+
+def _to_split(arrays: Arrays) -> ImageSplit:
+    images = np.ascontiguousarray(arrays[0], dtype=np.uint8)  # (N, C, H, W)
+    labels = np.ascontiguousarray(arrays[1], dtype=np.int64)  # (N,)
+    return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels))
+
+
+# ---------------------------------------------------------------------------------------------- batching
+def iterate_batches(split: ImageSplit, batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0,
+                    rank: int = 0, world_size: int = 1, drop_last: bool = False, skip_batches: int = 0,
+                    hflip: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of one epoch over this process's part of ``split``.
+
+    Args:
+        split: the images and labels to batch.
+        batch_size: images per batch (the last one may be smaller).
+        shuffle: True (training): the order of ``DistributedSampler(range(N), world_size, rank, shuffle=True,
+            seed=seed, drop_last=drop_last)`` at ``epoch``, which pads with repeats to a multiple of
+            ``world_size`` unless ``drop_last``. False (evaluation): ``shard_indices(N, rank, world_size)`` in
+            order; no padding, so the shards of all ranks hold every image exactly once.
+        seed, epoch, rank, world_size: fix the order and the flips.
+        drop_last: passed to the sampler (trim N to a multiple of ``world_size``); batches are never dropped.
+        skip_batches: skip the first k batches of the epoch (resuming mid-epoch exactly).
+        hflip: flip each image left-right with probability 1/2, coins from a generator seeded from
+            (seed, epoch, rank): a resumed epoch sees the same flips.
+
+    Yields:
+        (images uint8 (B, C, H, W), labels int64 (B,)), gathered from the in-memory tensors in bulk.
+    """
+    if batch_size < 1 or skip_batches < 0:
+        raise ConfigError(f"need batch_size >= 1 and skip_batches >= 0, got {batch_size} and {skip_batches}")
+    if shuffle:
+        _check_rank(rank, world_size)
+        sampler = DistributedSampler(range(len(split)), num_replicas=world_size, rank=rank, shuffle=True,
+                                     seed=seed, drop_last=drop_last)
+        sampler.set_epoch(epoch)
+        order = torch.as_tensor(list(sampler), dtype=torch.int64)  # (N / world_size,)
+    else:
+        order = shard_indices(len(split), rank, world_size)
+    generator = torch.Generator().manual_seed(_mix_seed(_HFLIP_STREAM, seed, epoch, rank)) if hflip else None
+    return _gather_batches(split, order, batch_size, skip_batches, generator)
+
+
+def _gather_batches(split: ImageSplit, order: torch.Tensor, batch_size: int, skip_batches: int,
+                    generator: torch.Generator | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for index, start in enumerate(range(0, len(order), batch_size)):
+        indices = order[start:start + batch_size]  # (B,)
+        if index < skip_batches:
+            if generator is not None:
+                _flip_coins(len(indices), generator)  # consume this batch's coins: later flips stay the same
+            continue
+        images = split.images.index_select(0, indices)  # (B, C, H, W)
+        if generator is not None:
+            images = random_hflip(images, generator)
+        yield images, split.labels.index_select(0, indices)
+
+
+def shard_indices(num_items: int, rank: int, world_size: int) -> torch.Tensor:
+    """Indices ``rank, rank + world_size, ...`` below ``num_items``: int64 (ceil((N - rank) / W),).
+
+    The shards of ranks 0..W-1 are disjoint and together hold every index once (no padding).
+    """
+    _check_rank(rank, world_size)
+    if num_items < 0:
+        raise ConfigError(f"num_items must be >= 0, got {num_items}")
+    return torch.arange(rank, num_items, world_size, dtype=torch.int64)
+
+
+def random_hflip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image of a batch left-right with probability 1/2 (one coin per image from ``generator``).
+
+    Args:
+        images: (B, C, H, W), any dtype and device.
+        generator: the source of the B coins (CPU).
+
+    Returns:
+        A new tensor (B, C, H, W): image b reversed along W where coin b came up.
+    """
+    flip = _flip_coins(images.shape[0], generator).to(images.device)  # (B,) bool
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)  # (B, C, H, W)
+
+
+def _flip_coins(count: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(count, generator=generator, device=generator.device) < 0.5  # (count,) bool
+
+
+def _check_rank(rank: int, world_size: int) -> None:
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ConfigError(f"rank {rank} is not in [0, world_size={world_size})")
+
+
+def _mix_seed(*values: int) -> int:
+    """A 64-bit seed that depends on every value (no collisions between nearby tuples)."""
+    entropy = [value % 2**64 for value in values]  # SeedSequence takes non-negative integers
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
