@@ -46,7 +46,8 @@ def test_uniform_model_gives_exactly_8_bits_per_dim(tmp_path, levels_file):
     path, _ = _constant_output_model(tmp_path, data, torch.zeros(256))
     evaluation = evaluate(path, device="cpu")
     assert evaluation.result.num_images == 12
-    assert evaluation.result.bits_per_dim == pytest.approx(8.0, abs=1e-6)
+    # per-sub-pixel log-probabilities are float32 (relative error ~1e-7); the sums over images are float64
+    assert evaluation.result.bits_per_dim == pytest.approx(8.0, abs=1e-5)
     assert evaluation.uniform_bits_per_dim == 8.0
 
 

@@ -79,6 +79,7 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="pixelcnn-small",
                        help=f"model or preset: {', '.join([*MODELS, *PRESETS])} (default: pixelcnn-small)")
+    model.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     for flag in MODEL_FLAGS:
         model.add_argument(f"--{flag.replace('_', '-')}", type=_positive_int, help="override the preset")
     opt = parser.add_argument_group("training (defaults: see TrainConfig)")
@@ -134,7 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
         data = _data_config(args)
         data.validate()
         config = TrainConfig(**train_values)
-        result = train(args.run_dir, data=data, model=args.model, model_overrides=model_overrides, config=config)
+        result = train(args.run_dir, data=data, model=args.model, model_overrides=model_overrides, config=config,
+                       conditional=args.conditional)
     if result.interrupted:
         print(f"interrupted at step {result.steps}; checkpoint saved to {result.run_dir / 'last.pt'} "
               f"(continue with: pixelrnn train --run-dir {result.run_dir} --resume)", file=sys.stderr)

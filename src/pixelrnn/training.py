@@ -22,6 +22,7 @@ def train(
     config: TrainConfig | None = None,
     resume: bool = False,
     train_overrides: dict[str, Any] | None = None,
+    conditional: bool = False,
 ) -> TrainResult:
     """Train a model and evaluate it exactly on the test split.
 
@@ -34,6 +35,7 @@ def train(
         resume: continue the run in ``run_dir`` from its ``last.pt``; the model and data come from that
             checkpoint, the training settings too, with ``train_overrides`` applied (e.g. a larger ``epochs``).
         train_overrides: TrainConfig fields to change when resuming.
+        conditional: condition the model on the data set's class labels (p(x | y) instead of p(x)).
 
     Returns:
         The run's result, with the exact test NLL (None when interrupted by Ctrl-C).
@@ -48,7 +50,10 @@ def train(
         seed_everything(process_seed(config.seed, runtime))
         dataset = load_dataset(data)
         if not resume:
-            model_cfg = model_config(model, dataset.image_shape, dataset.num_levels, dataset.num_classes,
+            if conditional and dataset.num_classes == 0:
+                raise DataError(f"data set '{dataset.name}' has no class labels to condition on")
+            num_classes = dataset.num_classes if conditional else 0
+            model_cfg = model_config(model, dataset.image_shape, dataset.num_levels, num_classes,
                                      **(model_overrides or {}))
         check_data_fits_model(dataset, model_cfg)
         trainer = Trainer(build_model(model_cfg), dataset, config, run_dir, runtime, data_config=data)
