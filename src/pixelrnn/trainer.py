@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,8 @@ class Trainer:
             hflip=bool(self.data_config and self.data_config.hflip),
         )
         bar = tqdm(total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{self.config.epochs}",
-                   disable=not self.runtime.is_main, dynamic_ncols=True, leave=False)
+                   disable=not self.runtime.is_main, dynamic_ncols=True, leave=False,
+                   mininterval=0.1 if sys.stderr.isatty() else 30.0)  # a log file gets a line per 30 s
         started, seen = time.perf_counter(), 0
         for images, labels in batches:
             nats = self._train_step(images.to(self.runtime.device), labels.to(self.runtime.device))

@@ -1,0 +1,97 @@
+"""The interface every autoregressive image model of the library implements.
+
+A model maps integer images (B, C, H, W) to the parameters of each sub-pixel's distribution given the
+sub-pixels before it (raster order over pixels, R → G → B inside a pixel), and scores images exactly with its
+output head (:mod:`pixelrnn.distributions`). Subclasses implement only :meth:`network`, which takes the float
+input map, so that tests can differentiate through it to prove causality.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+from pixelrnn.config import ModelConfig
+from pixelrnn.distributions import OutputHead, make_head
+from pixelrnn.errors import ConfigError, DataError
+
+
+def _describe(shape: tuple[int, ...]) -> str:
+    return "×".join(str(size) for size in shape)
+
+
+class AutoregressiveImageModel(nn.Module, abc.ABC):
+    """Base class: ``forward(x, y) -> params`` and ``log_prob(x, y) -> nats per image``.
+
+    Args:
+        config: the architecture; stored as ``self.config`` so that a checkpoint can rebuild the model.
+
+    Attributes:
+        config: the :class:`~pixelrnn.config.ModelConfig` the model was built from.
+        head: the output head for ``config.num_levels`` (Bernoulli for 2 levels, else an L-way softmax).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.head: OutputHead = make_head(config.num_levels)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer levels [0, L − 1] → float32 in [−1, 1] (x / (L − 1) · 2 − 1), shape kept (B, C, H, W)."""
+        return x.float() / (self.config.num_levels - 1) * 2.0 - 1.0
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Distribution parameters of every sub-pixel given its past.
+
+        Args:
+            x: integer (B, C, H, W) images with values in [0, num_levels − 1].
+            y: int64 (B,) class labels, given if and only if the model is class-conditional.
+
+        Returns:
+            (B, C·P, H, W): sub-pixel c's P parameters in channels [c·P, (c+1)·P).
+
+        Raises:
+            DataError: images of another shape than ``config.image_shape``, or labels out of range.
+            ConfigError: labels given to an unconditional model, or missing for a conditional one.
+        """
+        self._check_inputs(x, y)
+        inputs = self.preprocess(x)  # (B, C, H, W) float32
+        weight = next(self.parameters(), None)
+        if weight is not None and weight.is_floating_point():
+            inputs = inputs.to(weight.dtype)  # a model converted with .double() gets float64 inputs
+        return self.network(inputs, y)
+
+    @abc.abstractmethod
+    def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The masked network itself, on the float map.
+
+        Args:
+            inputs: float (B, C, H, W), the preprocessed images (any real values are accepted).
+            y: int64 (B,) class labels, or None for an unconditional model.
+
+        Returns:
+            (B, C·P, H, W) distribution parameters; output (i, j, c) depends only on inputs before it.
+        """
+
+    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Exact log-likelihood: float32 (B,) in nats per image (sum over every sub-pixel)."""
+        return self.head.log_prob(self(x, y), x)
+
+    def _check_inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
+        expected = self.config.image_shape
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            got = _describe(tuple(x.shape[1:])) if x.dim() == 4 else f"a {x.dim()}-d tensor {tuple(x.shape)}"
+            raise DataError(f"model expects images of shape {_describe(expected)}, got {got}")
+        num_classes = self.config.num_classes
+        if num_classes > 0 and y is None:
+            raise ConfigError(f"the model is conditioned on {num_classes} classes: pass the labels y")
+        if num_classes == 0 and y is not None:
+            raise ConfigError("the model is unconditional (num_classes = 0): do not pass labels y")
+        if y is None:
+            return
+        if tuple(y.shape) != (x.shape[0],) or y.is_floating_point():
+            raise DataError(f"labels must be integer ({x.shape[0]},), got {y.dtype} {tuple(y.shape)}")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise DataError(f"class labels must be in [0, {num_classes - 1}], got {int(y.min())}..{int(y.max())}")

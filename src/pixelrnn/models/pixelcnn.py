@@ -1,0 +1,100 @@
+"""PixelCNN: a stack of masked convolutions with residual blocks.
+
+Reference: A. van den Oord, N. Kalchbrenner, K. Kavukcuoglu, *Pixel Recurrent Neural Networks*, ICML 2016,
+§3.5 ("PixelCNN"), §3.3 and Figure 5 (residual block), §3.4 (masks) and Table 1 (architecture):
+
+    7×7 conv, mask A                        C → 2h
+    residual block × num_layers:            2h → 2h
+        ReLU → 1×1 conv, mask B             2h → h
+        ReLU → k×k conv, mask B (k = 3)     h → h
+        ReLU → 1×1 conv, mask B             h → 2h      (+ the block's input)
+    ReLU → 1×1 conv, mask B                 2h → output_channels
+    ReLU → 1×1 conv, mask B                 output_channels → C·P   (P logits per sub-pixel)
+
+Every convolution splits its feature maps into C colour groups, so sub-pixel c of pixel (i, j) is predicted
+from the pixels before (i, j) and the sub-pixels of (i, j) before c. Unlike the PixelRNNs, the PixelCNN has a
+bounded receptive field with a blind spot: pixels far to the right in the rows just above are never seen
+(fixed by the Gated PixelCNN's two stacks). The paper also describes learnable skip connections from every
+layer to the output; Table 1 and this model use the residual connections only.
+
+Class conditioning (``num_classes > 0``) is, for now, a learned per-class bias of the 2h maps after the input
+layer (a constant over the image, so it cannot break causality).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pixelrnn.config import ModelConfig
+from pixelrnn.errors import ConfigError
+from pixelrnn.models.base import AutoregressiveImageModel
+from pixelrnn.nn.masked_conv import MaskedConv2d
+
+
+class ResidualBlock(nn.Module):
+    """Figure 5 (right) of the paper: a bottleneck of mask-B convolutions added once to its input.
+
+    Args:
+        hidden_channels: h; the block's input and output carry 2h feature maps.
+        kernel_size: odd spatial size of the middle convolution.
+        color_channels: colour groups of the masks (1 or 3).
+
+    Shape:
+        (B, 2h, H, W) → (B, 2h, H, W).
+    """
+
+    def __init__(self, hidden_channels: int, kernel_size: int, color_channels: int) -> None:
+        super().__init__()
+        h = hidden_channels
+        self.body = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(2 * h, h, 1, "B", color_channels),
+            nn.ReLU(),
+            MaskedConv2d(h, h, kernel_size, "B", color_channels),
+            nn.ReLU(),
+            MaskedConv2d(h, 2 * h, 1, "B", color_channels),
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs + self.body(inputs)  # (B, 2h, H, W)
+
+
+class PixelCNN(AutoregressiveImageModel):
+    """The PixelCNN of the paper (§3.5, Table 1); see the module docstring for the layer list.
+
+    Args:
+        config: uses ``image_channels``, ``num_levels``, ``num_classes``, ``hidden_channels`` (h),
+            ``num_layers`` (residual blocks), ``kernel_size``, ``first_kernel_size`` and ``output_channels``.
+
+    Raises:
+        ConfigError: h or ``output_channels`` smaller than the number of colour channels (every colour
+            group needs at least one feature map).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        colors, h = config.image_channels, config.hidden_channels
+        for field_name in ("hidden_channels", "output_channels"):
+            if getattr(config, field_name) < colors:
+                raise ConfigError(f"PixelCNN {field_name} must be at least the number of colour channels "
+                                  f"({colors}) so that each colour group has feature maps, "
+                                  f"got {getattr(config, field_name)}")
+        self.input_conv = MaskedConv2d(colors, 2 * h, config.first_kernel_size, "A", colors)
+        self.class_bias = nn.Embedding(config.num_classes, 2 * h) if config.num_classes > 0 else None
+        self.blocks = nn.Sequential(*[ResidualBlock(h, config.kernel_size, colors)
+                                      for _ in range(config.num_layers)])
+        self.output = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(2 * h, config.output_channels, 1, "B", colors),
+            nn.ReLU(),
+            MaskedConv2d(config.output_channels, colors * self.head.params_per_subpixel, 1, "B", colors),
+        )
+
+    def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Masked network: float (B, C, H, W) → (B, C·P, H, W) distribution parameters."""
+        features = self.input_conv(inputs)  # (B, 2h, H, W)
+        if self.class_bias is not None and y is not None:
+            features = features + self.class_bias(y)[:, :, None, None]  # (B, 2h, 1, 1) broadcast over H, W
+        features = self.blocks(features)  # (B, 2h, H, W)
+        return self.output(features)  # (B, C·P, H, W)
