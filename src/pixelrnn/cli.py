@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--data", choices=DATASETS, default=default, help=f"data set (default: {default})")
-    group.add_argument("--data-path", help="folder of the official files, image folder, or .npz file")
+    group.add_argument("--data-path", "--data-dir", dest="data_path",
+                       help="folder of the official files, image folder, or .npz file")
     group.add_argument("--binarize", choices=("fixed", "dynamic"), default="fixed",
                        help="binarized_mnist: the standard fixed .amat split, or dynamic from MNIST")
     group.add_argument("--valid-fraction", type=float, default=0.1, help="share of train held out (default 0.1)")
