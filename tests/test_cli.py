@@ -55,7 +55,7 @@ def test_console_entry_points_run():
 
 def _corrupt_copies(trained_run, tmp_path):
     garbage = tmp_path / "garbage.pt"
-    garbage.write_bytes(os.urandom(2000))
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes((trained_run / "last.pt").read_bytes()[:3000])
     not_ours = tmp_path / "not_ours.pt"

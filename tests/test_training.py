@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.errors import CheckpointError
 from pixelrnn.training import train
 
 DATA = DataConfig(name="digits", max_train_images=80, max_test_images=40, hflip=True)
@@ -74,6 +76,21 @@ def test_checkpoint_rebuilds_model_alone_and_loads_weights_only(tmp_path):
     images = torch.randint(0, 17, (5, 1, 8, 8))
     again = load_model(tmp_path / "last.pt")
     assert torch.equal(model.log_prob(images), again.log_prob(images))
+
+
+def test_any_damaged_checkpoint_is_a_checkpoint_error(tmp_path):
+    """Random bytes (raw and behind a pickle header) and every truncation raise CheckpointError, nothing else."""
+    train(tmp_path, data=DATA, model="pixelcnn", model_overrides=TINY, config=_config(epochs=1))
+    good = (tmp_path / "last.pt").read_bytes()
+    rng = np.random.default_rng(0)
+    damaged = [rng.integers(0, 256, 2000, dtype=np.uint8).tobytes() for _ in range(150)]
+    damaged += [b"\x80\x02" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes() for _ in range(150)]
+    damaged += [good[:length] for length in np.linspace(0, len(good) - 1, 60).astype(int)]
+    for index, data in enumerate(damaged):
+        path = tmp_path / f"damaged{index}.pt"
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError):
+            load_checkpoint(path)
 
 
 @pytest.mark.parametrize("optimizer,schedule", [("adamw", "cosine"), ("rmsprop", "plateau"), ("adam", "constant")])
