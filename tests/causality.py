@@ -1,6 +1,7 @@
 """Causality by gradients: output (i, j, c) may depend only on the inputs before it.
 
-The order is raster order over pixels, then R → G → B inside a pixel. Input sub-pixel (c', i', j') may
+The order is the model's pixel order (raster order for all but the Multi-Scale PixelRNN), then R → G → B
+inside a pixel. Input sub-pixel (c', i', j') may
 influence the parameters of output sub-pixel (c, i, j) only if (i', j') comes strictly before (i, j), or
 (i', j') == (i, j) and c' < c. Everything at or after (i, j, c) — the sub-pixel itself included — must
 have an exactly zero gradient.
@@ -43,11 +44,19 @@ def input_gradients(model: torch.nn.Module, *, seed: int = 0, labels: torch.Tens
     return grad.reshape(channels, height, width, channels, height, width)
 
 
-def allowed_inputs(channels: int, height: int, width: int) -> torch.Tensor:
-    """Bool (C, H, W, C, H, W): True where input (c', i', j') may influence output (c, i, j)."""
-    c, i, j = torch.meshgrid(torch.arange(channels), torch.arange(height), torch.arange(width), indexing="ij")
-    position = (i * width + j).reshape(channels, height, width, 1, 1, 1)  # raster index of the output
-    input_position = (i * width + j).reshape(1, 1, 1, channels, height, width)
+def allowed_inputs(channels: int, height: int, width: int,
+                   order: list[tuple[int, int]] | None = None) -> torch.Tensor:
+    """Bool (C, H, W, C, H, W): True where input (c', i', j') may influence output (c, i, j).
+
+    ``order`` is the model's pixel order (``model.pixel_order()``); None means raster order.
+    """
+    order = order or [(row, col) for row in range(height) for col in range(width)]
+    rank = torch.empty(height, width, dtype=torch.long)
+    for index, (row, col) in enumerate(order):
+        rank[row, col] = index
+    c = torch.arange(channels).reshape(channels, 1, 1).expand(channels, height, width)
+    position = rank.expand(channels, height, width).reshape(channels, height, width, 1, 1, 1)  # output's rank
+    input_position = rank.expand(channels, height, width).reshape(1, 1, 1, channels, height, width)
     before = input_position < position
     same_pixel_earlier_colour = (input_position == position) & (c.reshape(1, 1, 1, channels, height, width)
                                                                 < c.reshape(channels, height, width, 1, 1, 1))
@@ -69,7 +78,7 @@ def assert_causal(model: torch.nn.Module, *, num_trials: int = 2, labels: torch.
         AssertionError: naming the first output and input sub-pixel that violate the order.
     """
     channels, height, width = model.config.image_shape
-    forbidden = ~allowed_inputs(channels, height, width)
+    forbidden = ~allowed_inputs(channels, height, width, model.pixel_order())
     depends = torch.zeros(channels, height, width, channels, height, width, dtype=torch.bool)
     for trial in range(num_trials):
         depends |= input_gradients(model, seed=trial, labels=labels) != 0

@@ -11,7 +11,8 @@ from pixelrnn.config import ModelConfig
 from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.models import MODELS, PRESETS, build_model, count_parameters, model_config
 
-RUNNABLE_PRESETS = ("pixelcnn-small", "pixelcnn-tiny")
+RUNNABLE_PRESETS = ("pixelcnn-small", "pixelcnn-tiny", "row-lstm-small", "diagonal-bilstm-small",
+                    "multiscale-pixelrnn-small")
 
 
 def _pixelcnn_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
@@ -35,7 +36,8 @@ def test_every_preset_builds_with_the_papers_layer_widths(preset, channels):
     config = model_config(preset, (channels, 4, 4), 256)
     model = build_model(config)
     assert config.name in MODELS and isinstance(model, MODELS[config.name])
-    assert count_parameters(model) == _pixelcnn_parameters(config, 256)
+    if config.name == "pixelcnn":  # the PixelRNN presets are counted in test_pixelrnn.py
+        assert count_parameters(model) == _pixelcnn_parameters(config, 256)
     if preset in RUNNABLE_PRESETS:
         assert model(_images(config)).shape == (3, channels * 256, 4, 4)
 
@@ -56,11 +58,11 @@ def test_binarized_mnist_preset_uses_one_sigmoid_per_pixel():
 @pytest.mark.parametrize("preset", RUNNABLE_PRESETS)
 @pytest.mark.parametrize(("channels", "num_levels"), [(1, 2), (1, 17), (3, 256)])
 def test_forward_and_log_prob_shapes(preset, channels, num_levels):
-    config = model_config(preset, (channels, 6, 5), num_levels)
+    config = model_config(preset, (channels, 6, 4), num_levels)
     model = build_model(config)
     images = _images(config, batch=4)
     params = model(images)
-    assert params.shape == (4, channels * model.head.params_per_subpixel, 6, 5)
+    assert params.shape == (4, channels * model.head.params_per_subpixel, 6, 4)
     log_p = model.log_prob(images)
     assert log_p.shape == (4,) and log_p.dtype == torch.float32 and torch.isfinite(log_p).all()
     assert (log_p < 0).all()
@@ -93,7 +95,7 @@ def test_wrong_image_shape_raises_one_line_data_error():
 
 
 def test_unknown_names_raise_config_error_listing_the_choices():
-    with pytest.raises(ConfigError, match="pixelcnn, pixelcnn-cifar10"):
+    with pytest.raises(ConfigError, match="pixelcnn, pixelrnn, multiscale_pixelrnn, pixelcnn-cifar10"):
         model_config("pixelcnm", (1, 8, 8), 256)
     with pytest.raises(ConfigError, match="choose from: pixelcnn"):
         build_model(ModelConfig(name="pixelcnm"))

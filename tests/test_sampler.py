@@ -1,7 +1,8 @@
 """The plain sampler draws from exactly the distribution that ``log_prob`` scores.
 
 On images small enough to enumerate, the frequencies of many samples must match exp(log_prob(x)) for every
-possible image x: this checks the raster and R→G→B order, the head's sampler and the model's causality together.
+possible image x: this checks the pixel order (raster, or the Multi-Scale PixelRNN's small image first),
+R→G→B, the head's sampler and the model's causality together.
 """
 
 from __future__ import annotations
@@ -20,10 +21,20 @@ def _all_images(shape: tuple[int, int, int], levels: int) -> torch.Tensor:
     return torch.tensor(values).reshape(-1, *shape)  # (L^(C·H·W), C, H, W)
 
 
-@pytest.mark.parametrize("shape,levels", [((1, 2, 2), 3), ((3, 1, 1), 3), ((1, 2, 3), 2)])
-def test_sample_frequencies_match_exact_probabilities(shape, levels):
+TINY_RECURRENT = {"hidden_channels": 3, "num_layers": 1, "output_channels": 6, "first_kernel_size": 3}
+
+
+@pytest.mark.parametrize("model_name,fields,shape,levels", [
+    ("pixelcnn-tiny", {"first_kernel_size": 3}, (1, 2, 2), 3),
+    ("pixelcnn-tiny", {"first_kernel_size": 3}, (3, 1, 1), 3),
+    ("pixelcnn-tiny", {"first_kernel_size": 3}, (1, 2, 3), 2),
+    ("pixelrnn", {**TINY_RECURRENT, "recurrent_layer": "row_lstm"}, (1, 2, 3), 2),
+    ("pixelrnn", {**TINY_RECURRENT, "recurrent_layer": "diagonal_bilstm"}, (3, 1, 2), 2),
+    ("multiscale_pixelrnn", {**TINY_RECURRENT, "recurrent_layer": "diagonal_bilstm"}, (1, 2, 2), 3),
+])
+def test_sample_frequencies_match_exact_probabilities(model_name, fields, shape, levels):
     torch.manual_seed(0)
-    config = model_config("pixelcnn-tiny", shape, levels, first_kernel_size=3)
+    config = model_config(model_name, shape, levels, **fields)
     model = build_model(config).double()
     with torch.no_grad():  # sharpen the untrained model so that its distribution is far from uniform
         for parameter in model.parameters():

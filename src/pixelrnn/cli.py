@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from pixelrnn import __version__
-from pixelrnn.config import DATASETS, OPTIMIZERS, SCHEDULES, DataConfig, TrainConfig
+from pixelrnn.config import CELLS, DATASETS, OPTIMIZERS, RECURRENT_LAYERS, SCHEDULES, DataConfig, TrainConfig
 from pixelrnn.errors import PixelRNNError
-from pixelrnn.models import MODELS, PRESETS
+from pixelrnn.models import MODELS, PRESETS, training_defaults
 from pixelrnn.runtime import is_main_process
 
 # flag → ModelConfig field, for the architecture overrides of `train`
 MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "kernel_size": "kernel_size",
-               "first_kernel_size": "first_kernel_size", "output_channels": "output_channels"}
+               "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
+               "subsample_factor": "subsample_factor"}
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
                 "seed", "device")
@@ -83,6 +84,10 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     for flag in MODEL_FLAGS:
         model.add_argument(f"--{flag.replace('_', '-')}", type=_positive_int, help="override the preset")
+    model.add_argument("--recurrent-layer", choices=RECURRENT_LAYERS, help="PixelRNN layer (override the preset)")
+    model.add_argument("--cell", choices=CELLS, help="PixelRNN recurrent cell (override the preset)")
+    model.add_argument("--skip-connections", action="store_true", default=None,
+                       help="PixelRNN: learnable skip connections from every layer to the output")
     opt = parser.add_argument_group("training (defaults: see TrainConfig)")
     for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=_positive_int)
@@ -130,12 +135,13 @@ def run_train(args: argparse.Namespace) -> int:
     train_values = _given(args, TRAIN_FIELDS)
     model_overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items()
                        if getattr(args, flag) is not None}
+    model_overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections")))
     if args.resume:
         result = train(args.run_dir, resume=True, train_overrides=train_values)
     else:
         data = _data_config(args)
         data.validate()
-        config = TrainConfig(**train_values)
+        config = TrainConfig(**{**training_defaults(args.model), **train_values})
         result = train(args.run_dir, data=data, model=args.model, model_overrides=model_overrides, config=config,
                        conditional=args.conditional)
     if result.interrupted:

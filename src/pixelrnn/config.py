@@ -18,6 +18,8 @@ DATASETS = ("digits", "mnist", "binarized_mnist", "cifar10", "folder", "npz")
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "exponential", "cosine", "plateau")
 BINARIZATIONS = ("fixed", "dynamic")
+RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")
+CELLS = ("lstm", "gru")
 
 
 @dataclass
@@ -77,6 +79,10 @@ class ModelConfig:
         kernel_size: spatial size of the mask-B convolutions inside the blocks.
         first_kernel_size: spatial size of the mask-A input convolution (7 in the paper).
         output_channels: width of the two ReLU + 1×1 mask-B output layers.
+        recurrent_layer: PixelRNN only: ``row_lstm`` (§3.1) or ``diagonal_bilstm`` (§3.2).
+        cell: PixelRNN only: the recurrent cell, ``lstm`` (the paper) or ``gru``.
+        skip_connections: PixelRNN only: learnable 1×1 skip connections from every layer to the output (§3.3).
+        subsample_factor: Multi-Scale PixelRNN only: the small image keeps every f-th row and column (§3.6).
     """
 
     name: str = "pixelcnn"
@@ -90,6 +96,10 @@ class ModelConfig:
     kernel_size: int = 3
     first_kernel_size: int = 7
     output_channels: int = 32
+    recurrent_layer: str = "row_lstm"
+    cell: str = "lstm"
+    skip_connections: bool = False
+    subsample_factor: int = 2
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -111,6 +121,10 @@ class ModelConfig:
         for field_name in ("kernel_size", "first_kernel_size"):
             if getattr(self, field_name) % 2 == 0:
                 raise ConfigError(f"model {field_name} must be odd, got {getattr(self, field_name)}")
+        _check_choice("recurrent layer", self.recurrent_layer, RECURRENT_LAYERS)
+        _check_choice("recurrent cell", self.cell, CELLS)
+        if self.subsample_factor < 2:
+            raise ConfigError(f"subsample_factor must be at least 2, got {self.subsample_factor}")
 
 
 @dataclass

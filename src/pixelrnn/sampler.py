@@ -1,4 +1,6 @@
-"""The plain autoregressive sampler: one network pass per sub-pixel, in raster then R→G→B order.
+"""The plain autoregressive sampler: one network pass per sub-pixel, in the model's pixel order then R→G→B.
+
+The pixel order is raster order for every model but the Multi-Scale PixelRNN (its small image first).
 
 It works for every model in the registry because it uses only ``model(x, y) -> params`` and the model's
 output head. It is the reference that faster incremental samplers must reproduce exactly.
@@ -31,7 +33,7 @@ def sample_images(
             (image completion); None samples every sub-pixel.
         temperature: divides the logits (1.0 samples the model's own distribution).
         generator: source of the random numbers, on the model's device; the same seed gives the same images.
-        progress: show a progress bar over rows.
+        progress: show a progress bar over pixels.
 
     Returns:
         int64 (B, C, H, W) images with values in [0, num_levels − 1].
@@ -48,16 +50,15 @@ def sample_images(
     params_per_subpixel = model.head.params_per_subpixel
     was_training = model.training
     model.eval()
-    for row in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
-        for col in range(width):
-            for channel in range(channels):
-                to_sample = known[:, channel, row, col] < 0
-                if not bool(to_sample.any()):
-                    continue
-                params = model(images, labels)  # (B, C*P, H, W)
-                first = channel * params_per_subpixel
-                pixel_params = params[:, first:first + params_per_subpixel, row:row + 1, col:col + 1]  # (B, P, 1, 1)
-                drawn = model.head.sample(pixel_params, temperature=temperature, generator=generator)  # (B, 1, 1, 1)
-                images[:, channel, row, col] = torch.where(to_sample, drawn[:, 0, 0, 0], images[:, channel, row, col])
+    for row, col in tqdm(model.pixel_order(), desc="sampling pixels", disable=not progress, leave=False):
+        for channel in range(channels):
+            to_sample = known[:, channel, row, col] < 0
+            if not bool(to_sample.any()):
+                continue
+            params = model(images, labels)  # (B, C*P, H, W)
+            first = channel * params_per_subpixel
+            pixel_params = params[:, first:first + params_per_subpixel, row:row + 1, col:col + 1]  # (B, P, 1, 1)
+            drawn = model.head.sample(pixel_params, temperature=temperature, generator=generator)  # (B, 1, 1, 1)
+            images[:, channel, row, col] = torch.where(to_sample, drawn[:, 0, 0, 0], images[:, channel, row, col])
     model.train(was_training)
     return images

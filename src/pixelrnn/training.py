@@ -9,7 +9,7 @@ from pixelrnn.checkpoint import load_checkpoint
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, from_dict
 from pixelrnn.data import ImageDataset, load_dataset
 from pixelrnn.errors import CheckpointError, DataError
-from pixelrnn.models import build_model, model_config
+from pixelrnn.models import build_model, model_config, training_defaults
 from pixelrnn.runtime import process_seed, seed_everything, setup_runtime, teardown_runtime
 from pixelrnn.trainer import Trainer, TrainResult
 
@@ -31,7 +31,8 @@ def train(
         data: which data set (default: the embedded 8×8 digits).
         model: a registry name (``pixelcnn``) or a preset name (``pixelcnn-small``).
         model_overrides: ModelConfig fields that win over the preset (e.g. ``{"num_layers": 3}``).
-        config: optimisation settings (default: ``TrainConfig()``).
+        config: optimisation settings (default: ``TrainConfig()`` with the preset's training defaults, e.g. the
+            PixelRNN presets' RMSProp; see ``pixelrnn.models.PRESET_TRAINING``).
         resume: continue the run in ``run_dir`` from its ``last.pt``; the model and data come from that
             checkpoint, the training settings too, with ``train_overrides`` applied (e.g. a larger ``epochs``).
         train_overrides: TrainConfig fields to change when resuming.
@@ -43,7 +44,7 @@ def train(
     if resume:
         data, model_cfg, config = _resumed_configs(Path(run_dir), train_overrides or {})
     else:
-        data, config = data or DataConfig(), config or TrainConfig()
+        data, config = data or DataConfig(), config or TrainConfig(**training_defaults(model))
         config.validate()
     runtime = setup_runtime(config.device)
     try:

@@ -15,9 +15,15 @@ from torch import nn
 from pixelrnn.config import ModelConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models.base import AutoregressiveImageModel
+from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
+from pixelrnn.models.pixelrnn import PixelRNN
 
-MODELS: dict[str, type[AutoregressiveImageModel]] = {"pixelcnn": PixelCNN}
+MODELS: dict[str, type[AutoregressiveImageModel]] = {
+    "pixelcnn": PixelCNN,
+    "pixelrnn": PixelRNN,
+    "multiscale_pixelrnn": MultiScalePixelRNN,
+}
 
 # Fields that come from the data, never from a preset or an architecture override.
 DATA_FIELDS = ("image_channels", "image_height", "image_width", "num_levels", "num_classes")
@@ -42,7 +48,41 @@ PRESETS: dict[str, dict[str, Any]] = {
     # each of R, G, B two feature maps in the bottleneck).
     "pixelcnn-tiny": {"name": "pixelcnn", "hidden_channels": 6, "num_layers": 1, "kernel_size": 3,
                       "first_kernel_size": 7, "output_channels": 12},
+    # The paper's CIFAR-10 PixelRNNs (§5 "Specifications of Models"): "the Row LSTM and the Diagonal BiLSTM have
+    # 12 layers and h = 128"; the Row LSTM's input-to-state and state-to-state kernels are 3 wide (k = 3, §3.1);
+    # the output layers have 1024 feature maps, as for the PixelCNN.
+    "row-lstm-cifar10": {"name": "pixelrnn", "recurrent_layer": "row_lstm", "hidden_channels": 128,
+                         "num_layers": 12, "kernel_size": 3, "first_kernel_size": 7, "output_channels": 1024},
+    "diagonal-bilstm-cifar10": {"name": "pixelrnn", "recurrent_layer": "diagonal_bilstm", "hidden_channels": 128,
+                                "num_layers": 12, "kernel_size": 3, "first_kernel_size": 7, "output_channels": 1024},
+    # Binarized MNIST (§5): "a Diagonal BiLSTM with 7 layers and a value of h = 16", output layers of 32 feature
+    # maps, one sigmoid per pixel (the head follows from the data's 2 levels). The Row LSTM likewise.
+    "diagonal-bilstm-mnist": {"name": "pixelrnn", "recurrent_layer": "diagonal_bilstm", "hidden_channels": 16,
+                              "num_layers": 7, "kernel_size": 3, "first_kernel_size": 7, "output_channels": 32},
+    "row-lstm-mnist": {"name": "pixelrnn", "recurrent_layer": "row_lstm", "hidden_channels": 16, "num_layers": 7,
+                       "kernel_size": 3, "first_kernel_size": 7, "output_channels": 32},
+    # Ours, not the paper's: minutes on a CPU on the 8×8 digits.
+    "row-lstm-small": {"name": "pixelrnn", "recurrent_layer": "row_lstm", "hidden_channels": 16, "num_layers": 2,
+                       "kernel_size": 3, "first_kernel_size": 7, "output_channels": 32},
+    "diagonal-bilstm-small": {"name": "pixelrnn", "recurrent_layer": "diagonal_bilstm", "hidden_channels": 16,
+                              "num_layers": 2, "kernel_size": 3, "first_kernel_size": 7, "output_channels": 32},
+    # Ours: a Multi-Scale PixelRNN of two small Diagonal BiLSTMs (8×8 digits: a 4×4 image, then the rest).
+    "multiscale-pixelrnn-small": {"name": "multiscale_pixelrnn", "recurrent_layer": "diagonal_bilstm",
+                                  "hidden_channels": 16, "num_layers": 2, "kernel_size": 3, "first_kernel_size": 7,
+                                  "output_channels": 32, "subsample_factor": 2},
 }
+
+# Training defaults that come with a preset (the command line and ``train(config=...)`` win over them). The
+# paper trains its PixelRNNs with RMSProp (§5); the learning rate and clipping are ours, not the paper's.
+PAPER_RMSPROP = {"optimizer": "rmsprop", "lr": 1e-3, "grad_clip": 1.0}
+PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    name: PAPER_RMSPROP for name, fields in PRESETS.items() if fields["name"] in ("pixelrnn", "multiscale_pixelrnn")
+}
+
+
+def training_defaults(name_or_preset: str) -> dict[str, Any]:
+    """TrainConfig fields that a preset brings (e.g. the PixelRNNs' RMSProp); empty for anything else."""
+    return dict(PRESET_TRAINING.get(name_or_preset, {}))
 
 
 def build_model(config: ModelConfig) -> AutoregressiveImageModel:
@@ -100,5 +140,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
-__all__ = ["DATA_FIELDS", "MODELS", "PRESETS", "AutoregressiveImageModel", "PixelCNN", "build_model",
-           "count_parameters", "model_config"]
+__all__ = ["DATA_FIELDS", "MODELS", "PRESETS", "PRESET_TRAINING", "AutoregressiveImageModel", "MultiScalePixelRNN",
+           "PixelCNN", "PixelRNN", "build_model", "count_parameters", "model_config", "training_defaults"]

@@ -75,6 +75,15 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
             (B, C·P, H, W) distribution parameters; output (i, j, c) depends only on inputs before it.
         """
 
+    def pixel_order(self) -> list[tuple[int, int]]:
+        """The (row, col) order in which the model generates pixels: raster order, unless a model overrides it.
+
+        Output (i, j, c) may depend on the pixels before (i, j) in this order and on the sub-pixels of (i, j)
+        before c; the sampler generates pixels in this order and the causality test checks against it.
+        """
+        _, height, width = self.config.image_shape
+        return [(row, col) for row in range(height) for col in range(width)]
+
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Exact log-likelihood: float32 (B,) in nats per image (sum over every sub-pixel)."""
         return self.head.log_prob(self(x, y), x)

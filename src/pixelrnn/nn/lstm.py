@@ -12,6 +12,11 @@ group of hidden channel k, and the element-wise cell update keeps group g of the
 dependent only on groups ≤ g of (i, j). The state-to-state convolutions read only states of pixels strictly
 before (i, j) — the previous row (Row LSTM), or the pixel to the left and the one above (Diagonal BiLSTM) —
 which depend on complete past pixels only, so they need no channel mask.
+
+Conditioning (Multi-Scale PixelRNN, §3.6). A layer built with ``condition_channels > 0`` takes a map
+``condition`` (B, condition_channels, H, W) of information that is given, not generated (the upsampled small
+image); an unmasked 1×1 convolution turns it into a bias of the input-to-state pre-activations of every
+position. It sees no pixel of the image being generated, so it cannot break causality.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pixelrnn.config import CELLS, RECURRENT_LAYERS
 from pixelrnn.errors import ConfigError
 from pixelrnn.nn.masked_conv import MaskedConv2d, causal_mask
 
-CELLS = ("lstm", "gru")
 _NUM_GATES = {"lstm": 4, "gru": 3}
 
 
@@ -37,6 +42,22 @@ def _gate_conv(in_channels: int, hidden: int, kernel_size: tuple[int, int], cell
     per_gate = causal_mask(in_channels, hidden, kernel_size, "B", color_channels)  # (h, in, kh, kw)
     conv.mask.copy_(per_gate.repeat(gates, 1, 1, 1))  # (gates·h, in, kh, kw): chunk k like the state
     return conv
+
+
+def _condition_conv(condition_channels: int, gates: int) -> nn.Conv2d | None:
+    """The unmasked 1×1 map condition → gate bias (no bias term: zero padding of a skew stays zero)."""
+    return nn.Conv2d(condition_channels, gates, 1, bias=False) if condition_channels > 0 else None
+
+
+def _with_condition(from_input: torch.Tensor, conv: nn.Conv2d | None, condition: torch.Tensor | None,
+                    skewed: bool = False) -> torch.Tensor:
+    """Add the conditioning bias to the input-to-state pre-activations (B, G·h, H, W or skewed width)."""
+    if conv is None and condition is None:
+        return from_input
+    if conv is None or condition is None:
+        raise ConfigError("a layer built with condition_channels > 0 needs the condition map, and only it")
+    bias = conv(condition)  # (B, G·h, H, W)
+    return from_input + (skew(bias) if skewed else bias)
 
 
 def cell_step(cell: str, from_input: torch.Tensor, from_state: torch.Tensor, hidden: torch.Tensor,
@@ -80,22 +101,25 @@ class RowLSTM(nn.Module):
         kernel_size: odd k of both 1×k convolutions (3 in the paper).
         color_channels: colour groups (1 or 3).
         cell: ``"lstm"`` (the paper) or ``"gru"``.
+        condition_channels: channels of a given conditioning map (0: none).
 
     Shape:
-        (B, in_channels, H, W) → (B, hidden, H, W).
+        (B, in_channels, H, W) [+ condition (B, condition_channels, H, W)] → (B, hidden, H, W).
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel_size: int = 3, color_channels: int = 1,
-                 cell: str = "lstm") -> None:
+                 cell: str = "lstm", condition_channels: int = 0) -> None:
         super().__init__()
         self.hidden, self.cell = hidden, cell
         self.input_to_state = _gate_conv(in_channels, hidden, (1, kernel_size), cell, color_channels)
         gates = self.input_to_state.out_channels
         self.state_to_state = nn.Conv1d(hidden, gates, kernel_size, padding=kernel_size // 2, bias=False)
+        self.condition_to_state = _condition_conv(condition_channels, gates)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, height, width = inputs.shape
         from_input = self.input_to_state(inputs)  # (B, G·h, H, W), every row at once
+        from_input = _with_condition(from_input, self.condition_to_state, condition)
         hidden = inputs.new_zeros(batch, self.hidden, width)  # (B, h, W): the state of row −1
         memory = torch.zeros_like(hidden)  # (B, h, W)
         rows = []
@@ -136,16 +160,19 @@ class DiagonalLSTM(nn.Module):
         (B, in_channels, H, W) → (B, hidden, H, W).
     """
 
-    def __init__(self, in_channels: int, hidden: int, color_channels: int = 1, cell: str = "lstm") -> None:
+    def __init__(self, in_channels: int, hidden: int, color_channels: int = 1, cell: str = "lstm",
+                 condition_channels: int = 0) -> None:
         super().__init__()
         self.hidden, self.cell = hidden, cell
         self.input_to_state = _gate_conv(in_channels, hidden, (1, 1), cell, color_channels)
         gates = self.input_to_state.out_channels
         self.state_to_state = nn.Conv1d(hidden, gates, 2, padding=1, bias=False)
+        self.condition_to_state = _condition_conv(condition_channels, gates)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, height, _ = inputs.shape
         from_input = self.input_to_state(skew(inputs))  # (B, G·h, H, W + H − 1), every column at once
+        from_input = _with_condition(from_input, self.condition_to_state, condition, skewed=True)
         hidden = inputs.new_zeros(batch, self.hidden, height)  # (B, h, H): the state of column −1
         memory = torch.zeros_like(hidden)  # (B, h, H)
         columns = []
@@ -170,21 +197,35 @@ class DiagonalBiLSTM(nn.Module):
         hidden: h, the output maps of each direction (the directions are added).
         color_channels: colour groups (1 or 3).
         cell: ``"lstm"`` (the paper) or ``"gru"``.
+        condition_channels: channels of a given conditioning map (0: none).
 
     Shape:
-        (B, in_channels, H, W) → (B, hidden, H, W).
+        (B, in_channels, H, W) [+ condition (B, condition_channels, H, W)] → (B, hidden, H, W).
     """
 
-    def __init__(self, in_channels: int, hidden: int, color_channels: int = 1, cell: str = "lstm") -> None:
+    def __init__(self, in_channels: int, hidden: int, color_channels: int = 1, cell: str = "lstm",
+                 condition_channels: int = 0) -> None:
         super().__init__()
-        self.forward_direction = DiagonalLSTM(in_channels, hidden, color_channels, cell)
-        self.backward_direction = DiagonalLSTM(in_channels, hidden, color_channels, cell)
-        self._shift_backward = True  # tests turn it off to show that the shift is what keeps causality
+        self.forward_direction = DiagonalLSTM(in_channels, hidden, color_channels, cell, condition_channels)
+        self.backward_direction = DiagonalLSTM(in_channels, hidden, color_channels, cell, condition_channels)
+        self.shift_right_to_left = True  # only tests turn it off, to show that the shift is what keeps causality
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        left_to_right = self.forward_direction(inputs)  # (B, h, H, W)
-        right_to_left = self.backward_direction(inputs.flip(-1)).flip(-1)  # (B, h, H, W), mirrored back
-        if self._shift_backward:
+    def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        left_to_right = self.forward_direction(inputs, condition)  # (B, h, H, W)
+        mirrored_condition = None if condition is None else condition.flip(-1)
+        right_to_left = self.backward_direction(inputs.flip(-1), mirrored_condition).flip(-1)  # (B, h, H, W)
+        if self.shift_right_to_left:
             height = inputs.shape[2]
             right_to_left = F.pad(right_to_left, (0, 0, 1, 0))[:, :, :height]  # (B, h, H, W), row r ← r − 1
         return left_to_right + right_to_left
+
+
+def recurrent_layer(kind: str, in_channels: int, hidden: int, kernel_size: int = 3, color_channels: int = 1,
+                    cell: str = "lstm", condition_channels: int = 0) -> nn.Module:
+    """Build a :class:`RowLSTM` (``"row_lstm"``, 1×k kernels) or a :class:`DiagonalBiLSTM` (``"diagonal_bilstm"``;
+    its kernels are fixed by the paper, 1×1 and 2×1, so ``kernel_size`` is not used)."""
+    if kind == "row_lstm":
+        return RowLSTM(in_channels, hidden, kernel_size, color_channels, cell, condition_channels)
+    if kind == "diagonal_bilstm":
+        return DiagonalBiLSTM(in_channels, hidden, color_channels, cell, condition_channels)
+    raise ConfigError(f"unknown recurrent layer '{kind}' (choose from: {', '.join(RECURRENT_LAYERS)})")

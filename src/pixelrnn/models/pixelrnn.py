@@ -1,0 +1,102 @@
+"""PixelRNN: a stack of Row LSTM or Diagonal BiLSTM layers with residual connections.
+
+Reference: A. van den Oord, N. Kalchbrenner, K. Kavukcuoglu, *Pixel Recurrent Neural Networks*, ICML 2016,
+§3.1 (Row LSTM), §3.2 (Diagonal BiLSTM), §3.3 (residual and skip connections), §3.4 (masks), Table 1::
+
+    7×7 conv, mask A                                   C → 2h
+    recurrent layer × num_layers, each residual:       2h → 2h
+        Row LSTM or Diagonal BiLSTM (LSTM or GRU cell)  2h → h
+        1×1 conv, mask B                               h → 2h      (+ the layer's input)
+    [skip connections: Σ over layers of a 1×1 mask-B conv of each layer's output]
+    ReLU → 1×1 conv, mask B                            2h → output_channels
+    ReLU → 1×1 conv, mask B                            output_channels → C·P   (P logits per sub-pixel)
+
+Row LSTM and Diagonal BiLSTM are one model: ``ModelConfig.recurrent_layer`` picks the layer, ``cell`` the
+recurrent cell (the paper's LSTM, or a GRU), ``skip_connections`` adds §3.3's learnable skip connections (the
+sum of the layers' projected outputs replaces the last layer's output as the input of the output layers).
+
+Class conditioning (``num_classes > 0``) is a learned per-class bias of the 2h maps after the input layer, as in
+:mod:`pixelrnn.models.pixelcnn`. A network built with ``condition_channels > 0`` also takes a given map that
+biases the gates of every recurrent layer (the conditional half of the Multi-Scale PixelRNN).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pixelrnn.config import ModelConfig
+from pixelrnn.errors import ConfigError
+from pixelrnn.models.base import AutoregressiveImageModel
+from pixelrnn.nn.lstm import recurrent_layer
+from pixelrnn.nn.masked_conv import MaskedConv2d
+
+
+class ResidualRecurrentLayer(nn.Module):
+    """§3.3: a recurrent layer 2h → h, a 1×1 mask-B convolution h → 2h, added to the layer's input.
+
+    Args:
+        config: uses ``recurrent_layer``, ``cell``, ``hidden_channels`` (h), ``kernel_size`` (Row LSTM's k).
+        condition_channels: channels of the given map that biases the gates (0: none).
+
+    Shape:
+        (B, 2h, H, W) [+ condition (B, condition_channels, H, W)] → (B, 2h, H, W).
+    """
+
+    def __init__(self, config: ModelConfig, condition_channels: int = 0) -> None:
+        super().__init__()
+        h, colors = config.hidden_channels, config.image_channels
+        self.recurrent = recurrent_layer(config.recurrent_layer, 2 * h, h, config.kernel_size, colors, config.cell,
+                                         condition_channels)
+        self.project = MaskedConv2d(h, 2 * h, 1, "B", colors)
+
+    def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        return inputs + self.project(self.recurrent(inputs, condition))  # (B, 2h, H, W)
+
+
+class PixelRNN(AutoregressiveImageModel):
+    """The PixelRNN of the paper (Row LSTM or Diagonal BiLSTM); see the module docstring for the layers.
+
+    Args:
+        config: uses ``image_channels``, ``num_levels``, ``num_classes``, ``hidden_channels`` (h), ``num_layers``,
+            ``kernel_size`` (Row LSTM), ``first_kernel_size``, ``output_channels``, ``recurrent_layer``, ``cell``
+            and ``skip_connections``.
+        condition_channels: channels of a given map that biases every layer's gates (0: unconditioned).
+
+    Raises:
+        ConfigError: h or ``output_channels`` smaller than the number of colour channels.
+    """
+
+    def __init__(self, config: ModelConfig, condition_channels: int = 0) -> None:
+        super().__init__(config)
+        colors, h = config.image_channels, config.hidden_channels
+        for field_name in ("hidden_channels", "output_channels"):
+            if getattr(config, field_name) < colors:
+                raise ConfigError(f"PixelRNN {field_name} must be at least the number of colour channels "
+                                  f"({colors}) so that each colour group has feature maps, "
+                                  f"got {getattr(config, field_name)}")
+        self.input_conv = MaskedConv2d(colors, 2 * h, config.first_kernel_size, "A", colors)
+        self.class_bias = nn.Embedding(config.num_classes, 2 * h) if config.num_classes > 0 else None
+        self.layers = nn.ModuleList([ResidualRecurrentLayer(config, condition_channels)
+                                     for _ in range(config.num_layers)])
+        self.skips = (nn.ModuleList([MaskedConv2d(2 * h, 2 * h, 1, "B", colors) for _ in range(config.num_layers)])
+                      if config.skip_connections else None)
+        self.output = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(2 * h, config.output_channels, 1, "B", colors),
+            nn.ReLU(),
+            MaskedConv2d(config.output_channels, colors * self.head.params_per_subpixel, 1, "B", colors),
+        )
+
+    def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Masked network: float (B, C, H, W) [+ given map (B, Cc, H, W)] → (B, C·P, H, W) parameters."""
+        features = self.input_conv(inputs)  # (B, 2h, H, W)
+        if self.class_bias is not None and y is not None:
+            features = features + self.class_bias(y)[:, :, None, None]  # (B, 2h, 1, 1) broadcast over H, W
+        skipped = 0
+        for index, layer in enumerate(self.layers):
+            features = layer(features, condition)  # (B, 2h, H, W)
+            if self.skips is not None:
+                skipped = skipped + self.skips[index](features)  # (B, 2h, H, W)
+        return self.output(features if self.skips is None else skipped)  # (B, C·P, H, W)

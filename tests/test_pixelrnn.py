@@ -1,0 +1,207 @@
+"""PixelRNN (Row LSTM, Diagonal BiLSTM, LSTM or GRU cells, skips) and the Multi-Scale PixelRNN.
+
+Causality of every variant, the receptive fields that tell the two layers apart, the shift that keeps the
+right-to-left direction causal, loops over rows and diagonals only, exact normalisation, the presets, training.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import torch
+from causality import allowed_inputs, assert_causal
+
+from pixelrnn.checkpoint import load_model
+from pixelrnn.config import CELLS, RECURRENT_LAYERS, DataConfig, ModelConfig, TrainConfig
+from pixelrnn.data import load_dataset
+from pixelrnn.errors import ConfigError
+from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
+from pixelrnn.nn import lstm
+from pixelrnn.nn.lstm import DiagonalBiLSTM, RowLSTM, skew, unskew
+from pixelrnn.training import train
+
+SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}
+
+
+def _pixelrnn(channels: int = 1, size: tuple[int, int] = (6, 6), levels: int = 4, name: str = "pixelrnn",
+              seed: int = 0, **fields) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(model_config(name, (channels, *size), levels, **{**SMALL, **fields}))
+
+
+@pytest.mark.parametrize("layer", RECURRENT_LAYERS)
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("skips", [False, True])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_variant_is_causal(layer, cell, skips, channels):
+    depends = assert_causal(_pixelrnn(channels, recurrent_layer=layer, cell=cell, skip_connections=skips))
+    assert depends.sum() > depends[0, 0, 0].numel()  # far more than one real dependency was measured
+
+
+@pytest.mark.parametrize("layer", RECURRENT_LAYERS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_multiscale_model_is_causal_in_its_own_order(layer, channels):
+    model = _pixelrnn(channels, name="multiscale_pixelrnn", recurrent_layer=layer)
+    depends = assert_causal(model, num_trials=3)  # (C, H, W, C', H', W') against model.pixel_order()
+    assert depends[:, 0, 1, :, 2, 2].any()  # off the grid, (0, 1) is conditioned on the later grid pixel (2, 2)
+    assert depends[:, 2, 2, :, 0, 2].any()  # on the grid, the small model sees the earlier grid pixel (0, 2)
+    on_grid = torch.zeros(6, 6, dtype=torch.bool)
+    on_grid[::2, ::2] = True
+    assert not depends[:, on_grid][:, :, :, ~on_grid].any()  # the small image never depends on the rest
+
+
+def test_row_lstm_sees_a_triangle_above_it():
+    """Row i − d is seen up to column j + d + K//2 − 1 (K: the first layer's kernel), whatever the depth."""
+    height, width = 7, 9
+    for first_kernel, layers in ((7, 1), (3, 3)):
+        depends = assert_causal(_pixelrnn(size=(height, width), recurrent_layer="row_lstm", num_layers=layers,
+                                          first_kernel_size=first_kernel), num_trials=3)
+        for i, j in itertools.product(range(1, height), range(width)):
+            for above in range(i):
+                seen = depends[0, i, j, 0, above].nonzero().flatten()
+                edge = min(width - 1, j + (i - above) + first_kernel // 2 - 1)
+                assert seen.max().item() == edge, (first_kernel, i, j, above)
+
+
+def test_diagonal_bilstm_sees_the_whole_past_but_one_pixel():
+    """Every earlier pixel is seen, except (i − 1, W − 1) from (i, j) with j < W − 1 − K//2.
+
+    That pixel reaches the right-to-left direction only through the layer input at (i − 1, W − 1), which may
+    not contain it, and the row shift hands (i, j) nothing of row i; only the first layer's K×K mask-A kernel
+    reaches it, from j ≥ W − 1 − K//2. The paper (§3.2) calls the field "the entire available context";
+    it is, but for this one pixel. Depth does not change it.
+    """
+    height, width = 6, 8
+    for first_kernel, layers in ((7, 1), (3, 3)):
+        depends = assert_causal(_pixelrnn(size=(height, width), recurrent_layer="diagonal_bilstm",
+                                          num_layers=layers, first_kernel_size=first_kernel), num_trials=3)
+        missed = allowed_inputs(1, height, width) & ~depends
+        expected = torch.zeros_like(missed)
+        for i in range(1, height):
+            expected[0, i, : width - 1 - first_kernel // 2, 0, i - 1, width - 1] = True
+        assert torch.equal(missed, expected), missed.nonzero()[:5]
+
+
+def test_without_the_row_shift_the_right_to_left_direction_sees_the_future():
+    model = _pixelrnn(recurrent_layer="diagonal_bilstm")
+    for module in model.modules():
+        if isinstance(module, DiagonalBiLSTM):
+            module.shift_right_to_left = False
+    with pytest.raises(AssertionError, match="forbidden dependencies"):
+        assert_causal(model)
+
+
+def test_skew_shifts_row_r_right_by_r_and_unskew_inverts_it():
+    inputs = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(1, 2, 3, 4)  # (B, C, H, W)
+    skewed = skew(inputs)  # (1, 2, 3, 6)
+    assert skewed.shape == (1, 2, 3, 6)
+    for row in range(3):
+        assert torch.equal(skewed[:, :, row, row:row + 4], inputs[:, :, row])
+        assert not skewed[:, :, row, :row].any() and not skewed[:, :, row, row + 4:].any()
+    assert torch.equal(unskew(skewed), inputs)
+
+
+def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
+    """The Python loop runs H times (Row LSTM) and W + H − 1 times per direction (Diagonal BiLSTM)."""
+    calls = []
+    original = lstm.cell_step
+    monkeypatch.setattr(lstm, "cell_step", lambda *args: calls.append(args[1].shape) or original(*args))
+    inputs = torch.randn(2, 8, 5, 7)  # (B, 2h, H, W)
+    RowLSTM(8, 4)(inputs)
+    assert calls == [(2, 16, 7)] * 5  # one step per row, a whole row (4 gates × h, W) at once
+    calls.clear()
+    DiagonalBiLSTM(8, 4)(inputs)
+    assert calls == [(2, 16, 5)] * (2 * (7 + 5 - 1))  # one step per skewed column, a whole diagonal at once
+
+
+@pytest.mark.parametrize("name,fields", [
+    ("pixelrnn", {"recurrent_layer": "row_lstm"}),
+    ("pixelrnn", {"recurrent_layer": "diagonal_bilstm", "cell": "gru", "skip_connections": True}),
+    ("multiscale_pixelrnn", {"recurrent_layer": "diagonal_bilstm"}),
+    ("multiscale_pixelrnn", {"recurrent_layer": "row_lstm", "cell": "gru"}),
+])
+@pytest.mark.parametrize("shape,levels", [((1, 2, 4), 2), ((3, 2, 2), 2), ((1, 2, 2), 5)])
+def test_probabilities_of_every_image_sum_to_one(name, fields, shape, levels):
+    model = _pixelrnn(shape[0], shape[1:], levels, name=name, hidden_channels=3, **fields).double()
+    with torch.no_grad():  # sharpen the untrained model so that its distribution is far from uniform
+        for parameter in model.parameters():
+            parameter.mul_(3.0)
+    values = list(itertools.product(range(levels), repeat=shape[0] * shape[1] * shape[2]))
+    images = torch.tensor(values).reshape(-1, *shape)  # every image, (L^(C·H·W), C, H, W)
+    with torch.no_grad():
+        probabilities = model.log_prob(images).exp()
+    assert probabilities.sum().item() == pytest.approx(1.0, abs=1e-9)
+    assert probabilities.max().item() > 3 / len(images)  # far from uniform: the check is not vacuous
+
+
+def _recurrent_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
+    """Parameter count of a PixelRNN from its layer list (§3.1–3.3, Table 1)."""
+    c, h, o, p = config.image_channels, config.hidden_channels, config.output_channels, params_per_subpixel
+    gates = {"lstm": 4, "gru": 3}[config.cell] * h
+    if config.recurrent_layer == "row_lstm":  # 1×k input-to-state (+ bias), 1×k state-to-state
+        recurrent = 2 * h * gates * config.kernel_size + gates + h * gates * config.kernel_size
+    else:  # two directions of 1×1 input-to-state (+ bias) and 2×1 state-to-state
+        recurrent = 2 * (2 * h * gates + gates + h * gates * 2)
+    layer = recurrent + h * 2 * h + 2 * h  # + the 1×1 h → 2h residual projection
+    skips = config.num_layers * (2 * h * 2 * h + 2 * h) if config.skip_connections else 0
+    input_layer = c * 2 * h * config.first_kernel_size ** 2 + 2 * h
+    output_layers = (2 * h * o + o) + (o * c * p + c * p)
+    return input_layer + config.num_layers * layer + skips + output_layers + config.num_classes * 2 * h
+
+
+@pytest.mark.parametrize("preset", sorted(name for name, fields in PRESETS.items() if fields["name"] == "pixelrnn"))
+@pytest.mark.parametrize("cell,skips", [("lstm", False), ("gru", True)])
+def test_pixelrnn_presets_have_the_layers_of_the_paper(preset, cell, skips):
+    config = model_config(preset, (3, 4, 4), 256, cell=cell, skip_connections=skips)
+    assert count_parameters(build_model(config)) == _recurrent_parameters(config, 256)
+
+
+def test_paper_presets_and_their_rmsprop_default():
+    for layer in ("row-lstm", "diagonal-bilstm"):
+        cifar = model_config(f"{layer}-cifar10", (3, 32, 32), 256)
+        assert (cifar.num_layers, cifar.hidden_channels, cifar.recurrent_layer) == (12, 128, layer.replace("-", "_"))
+        mnist = model_config(f"{layer}-mnist", (1, 28, 28), 2)
+        assert (mnist.num_layers, mnist.hidden_channels, mnist.output_channels) == (7, 16, 32)
+        assert training_defaults(f"{layer}-cifar10")["optimizer"] == "rmsprop"
+    assert training_defaults("pixelcnn-small") == {} and training_defaults("no-such-model") == {}
+
+
+def test_multiscale_model_needs_a_factor_that_divides_the_image():
+    with pytest.raises(ConfigError, match="divide"):
+        _pixelrnn(size=(6, 6), name="multiscale_pixelrnn", subsample_factor=4)
+    small = _pixelrnn(size=(6, 6), name="multiscale_pixelrnn", subsample_factor=3).small_model
+    assert small.config.image_shape == (1, 2, 2)
+
+
+def test_a_conditioned_layer_needs_its_condition_and_only_it():
+    with pytest.raises(ConfigError, match="condition"):
+        RowLSTM(8, 4, condition_channels=2)(torch.randn(1, 8, 3, 3))
+    with pytest.raises(ConfigError, match="condition"):
+        RowLSTM(8, 4)(torch.randn(1, 8, 3, 3), torch.randn(1, 2, 3, 3))
+
+
+DIGITS = DataConfig(name="digits", max_train_images=64, max_test_images=32)
+
+
+@pytest.mark.parametrize("preset,fields", [
+    ("row-lstm-small", {}),
+    ("diagonal-bilstm-small", {"cell": "gru", "skip_connections": True}),
+    ("multiscale-pixelrnn-small", {"recurrent_layer": "row_lstm"}),
+])
+def test_training_lowers_the_loss_and_the_checkpoint_reloads(tmp_path, preset, fields):
+    config = TrainConfig(**{**training_defaults(preset), "epochs": 6, "batch_size": 16, "lr": 3e-3,
+                            "sample_every": 0, "log_every": 1, "device": "cpu"})
+    result = train(tmp_path, data=DIGITS, model=preset, model_overrides={"hidden_channels": 8, **fields},
+                   config=config)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [line["nats_per_image"] for line in lines if line["kind"] == "train"]
+    assert sum(losses[-4:]) / 4 < 0.85 * sum(losses[:4]) / 4, losses
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["optimizer"] == "rmsprop"
+    model = load_model(tmp_path / "last.pt")  # rebuilt from the checkpoint alone
+    assert model.config.name == PRESETS[preset]["name"]
+    test_images = load_dataset(DIGITS).test.images
+    with torch.no_grad():
+        reloaded_nats = -model.log_prob(test_images).double().mean().item()
+    assert reloaded_nats == pytest.approx(result.test.nats_per_image, rel=1e-5)
