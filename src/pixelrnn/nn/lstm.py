@@ -123,9 +123,9 @@ class RowLSTM(nn.Module):
         hidden = inputs.new_zeros(batch, self.hidden, width)  # (B, h, W): the state of row −1
         memory = torch.zeros_like(hidden)  # (B, h, W)
         rows = []
-        for row in range(height):
+        for row_input in from_input.unbind(dim=2):  # H × (B, G·h, W); unbind's backward is one stack, not H copies
             from_state = self.state_to_state(hidden)  # (B, G·h, W): previous row, columns j − k//2 … j + k//2
-            hidden, memory = cell_step(self.cell, from_input[:, :, row], from_state, hidden, memory)
+            hidden, memory = cell_step(self.cell, row_input, from_state, hidden, memory)
             rows.append(hidden)
         return torch.stack(rows, dim=2)  # H × (B, h, W) → (B, h, H, W)
 
@@ -176,10 +176,10 @@ class DiagonalLSTM(nn.Module):
         hidden = inputs.new_zeros(batch, self.hidden, height)  # (B, h, H): the state of column −1
         memory = torch.zeros_like(hidden)  # (B, h, H)
         columns = []
-        for column in range(from_input.shape[-1]):
+        for column_input in from_input.unbind(dim=3):  # (W + H − 1) × (B, G·h, H)
             # (B, G·h, H + 1) → (B, G·h, H): output r reads rows r − 1 (tap 0) and r (tap 1), zero above row 0
             from_state = self.state_to_state(hidden)[..., :height]
-            hidden, memory = cell_step(self.cell, from_input[..., column], from_state, hidden, memory)
+            hidden, memory = cell_step(self.cell, column_input, from_state, hidden, memory)
             columns.append(hidden)
         return unskew(torch.stack(columns, dim=3))  # (B, h, H, W + H − 1) → (B, h, H, W)
 
