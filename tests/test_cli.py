@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -105,3 +106,50 @@ def test_errors_reach_the_shell_without_traceback(tmp_path):
     result = _run_cli("eval", str(tmp_path / "missing.pt"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"pixelrnn: error: checkpoint not found: {tmp_path / 'missing.pt'}"]
+
+
+@pytest.mark.parametrize("model_flags", [
+    ["--model", "row-lstm-small", "--cell", "gru", "--skip-connections"],
+    ["--model", "multiscale-pixelrnn-small", "--recurrent-layer", "row_lstm", "--subsample-factor", "2"],
+])
+def test_pixelrnn_models_train_eval_and_sample_from_the_command_line(tmp_path, capsys, model_flags):
+    run_dir = tmp_path / "run"
+    flags = [*TINY_TRAIN[TINY_TRAIN.index("--max-train-images"):], *model_flags, "--hidden-channels", "6"]
+    assert main(["train", "--run-dir", str(run_dir), *flags]) == 0
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored["train"]["optimizer"] == "rmsprop"  # the preset's default, as the paper
+    expected = {"cell": "gru", "skip_connections": True} if "--cell" in model_flags else {"recurrent_layer": "row_lstm"}
+    assert {key: stored["model"][key] for key in expected} == expected and stored["model"]["hidden_channels"] == 6
+    assert main(["eval", str(run_dir / "last.pt"), "--device", "cpu"]) == 0
+    assert "bits/dim over 32 images" in capsys.readouterr().out
+    assert main(["sample", str(run_dir), "-n", "3", "--out", str(tmp_path / "s.png"), "--device", "cpu"]) == 0
+    assert np.load(tmp_path / "s.npz")["images"].shape == (3, 1, 8, 8)
+
+
+def test_bench_prints_a_table_and_writes_json_lines(tmp_path, capsys):
+    out = tmp_path / "bench.jsonl"
+    argv = ["bench", "--model", "row-lstm-small", "--model", "pixelcnn-tiny", "--image-shape", "1x8x8",
+            "--levels", "17", "--batch-size", "4", "--repeats", "1", "--warmup", "0", "--device", "cpu",
+            "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("machine: ") and "| row-lstm-small | 1×8×8, 17 levels | 4 |" in printed
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["model"] for line in lines] == ["row-lstm-small", "pixelcnn-tiny"]
+    assert all(line["train_images_per_second"] > 0 and line["eval_images_per_second"] > 0 for line in lines)
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["bench", "--model", "nope"], "unknown model or preset 'nope'"),
+    (["bench", "--model", "pixelrnn", "--image-shape", "3x32"], "expected C×H×W"),
+    (["bench", "--model", "multiscale_pixelrnn", "--image-shape", "1x7x7"], "must divide"),
+    (["train", "--model", "pixelrnn", "--cell", "rnn"], "invalid choice"),
+])
+def test_bad_bench_and_pixelrnn_flags_give_one_line_errors(argv, expected, capsys):
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse's own errors
+        status = exit_.code
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1 and expected in captured.err

@@ -104,16 +104,16 @@ def test_skew_shifts_row_r_right_by_r_and_unskew_inverts_it():
 
 
 def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
-    """The Python loop runs H times (Row LSTM) and W + H − 1 times per direction (Diagonal BiLSTM)."""
+    """The Python loop runs H times (Row LSTM) and W + H − 1 times, both directions at once (Diagonal BiLSTM)."""
     calls = []
     original = lstm.cell_step
-    monkeypatch.setattr(lstm, "cell_step", lambda *args: calls.append(args[1].shape) or original(*args))
+    monkeypatch.setattr(lstm, "cell_step", lambda *args, **kw: calls.append(args[1].shape) or original(*args, **kw))
     inputs = torch.randn(2, 8, 5, 7)  # (B, 2h, H, W)
     RowLSTM(8, 4)(inputs)
     assert calls == [(2, 16, 7)] * 5  # one step per row, a whole row (4 gates × h, W) at once
     calls.clear()
     DiagonalBiLSTM(8, 4)(inputs)
-    assert calls == [(2, 16, 5)] * (2 * (7 + 5 - 1))  # one step per skewed column, a whole diagonal at once
+    assert calls == [(2, 2 * 5, 16)] * (7 + 5 - 1)  # a step per skewed column: (directions, B·H, 4 gates × h)
 
 
 @pytest.mark.parametrize("name,fields", [
@@ -143,7 +143,7 @@ def _recurrent_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
     if config.recurrent_layer == "row_lstm":  # 1×k input-to-state (+ bias), 1×k state-to-state
         recurrent = 2 * h * gates * config.kernel_size + gates + h * gates * config.kernel_size
     else:  # two directions of 1×1 input-to-state (+ bias) and 2×1 state-to-state
-        recurrent = 2 * (2 * h * gates + gates + h * gates * 2)
+        recurrent = 2 * (2 * h * gates + gates + 2 * h * gates)
     layer = recurrent + h * 2 * h + 2 * h  # + the 1×1 h → 2h residual projection
     skips = config.num_layers * (2 * h * 2 * h + 2 * h) if config.skip_connections else 0
     input_layer = c * 2 * h * config.first_kernel_size ** 2 + 2 * h

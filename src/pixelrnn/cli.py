@@ -1,4 +1,4 @@
-"""The ``pixelrnn`` command: ``train``, ``eval`` and ``sample`` over the library functions.
+"""The ``pixelrnn`` command: ``train``, ``eval``, ``sample`` and ``bench`` over the library functions.
 
 User mistakes (a missing file, a corrupt checkpoint, an unknown name, an out-of-range value) end with one
 line on stderr, ``pixelrnn: error: ...``, and exit status 2; an interrupted training run exits with 130
@@ -8,6 +8,7 @@ after saving its checkpoint.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -56,7 +57,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands.add_parser("train", help="train a model; writes a run folder"))
     _add_eval(commands.add_parser("eval", help="exact test NLL (nats/image) and bits/dim of a checkpoint"))
     _add_sample(commands.add_parser("sample", help="draw images from a checkpoint into a PNG grid and .npz"))
+    _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
     return parser
+
+
+def _image_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(size) for size in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected C×H×W such as 3x32x32, got {text!r}")
+    return shape
+
+
+def _add_bench(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", action="append", required=True,
+                        help=f"model or preset, repeatable: {', '.join([*MODELS, *PRESETS])}")
+    parser.add_argument("--image-shape", type=_image_shape, default=(3, 32, 32), help="C×H×W (default 3x32x32)")
+    parser.add_argument("--levels", type=int, default=256, help="intensity levels (default 256; 2: binary)")
+    parser.add_argument("--batch-size", type=_positive_int, default=16)
+    parser.add_argument("--repeats", type=_positive_int, default=3, help="timed repetitions (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", help="append one JSON line per model to this file")
 
 
 def _add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -194,7 +218,27 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample}
+def run_bench(args: argparse.Namespace) -> int:
+    from pixelrnn.bench import benchmark, machine_description
+    from pixelrnn.models import build_model, model_config
+
+    for model in args.model:  # every model is built once before the first (long) measurement
+        build_model(model_config(model, args.image_shape, args.levels))
+    print(f"machine: {machine_description(args.device)}")
+    print("| model | image | batch | parameters | train images/s | eval images/s |\n|---|---|---|---|---|---|")
+    for model in args.model:
+        result = benchmark(model, args.image_shape, args.levels, args.batch_size, args.repeats, args.warmup,
+                           args.device)
+        shape = "×".join(str(size) for size in result.image_shape)
+        print(f"| {model} | {shape}, {result.num_levels} levels | {result.batch_size} | {result.parameters:,} | "
+              f"{result.train_images_per_second:.3g} | {result.eval_images_per_second:.3g} |", flush=True)
+        if args.json:
+            with open(args.json, "a") as handle:
+                handle.write(json.dumps({**result.to_dict(), "machine": machine_description(args.device)}) + "\n")
+    return 0
+
+
+COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "bench": run_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,53 +33,53 @@ _NUM_GATES = {"lstm": 4, "gru": 3}
 
 
 def _gate_conv(in_channels: int, hidden: int, kernel_size: tuple[int, int], cell: str,
-               color_channels: int) -> MaskedConv2d:
-    """A mask-B input-to-state convolution in → gates·h whose every gate chunk is grouped like the state."""
+               color_channels: int, directions: int = 1) -> MaskedConv2d:
+    """A mask-B input-to-state convolution in → directions·gates·h whose every chunk of h is grouped like the state."""
     if cell not in CELLS:
         raise ConfigError(f"unknown recurrent cell '{cell}' (choose from: {', '.join(CELLS)})")
-    gates = _NUM_GATES[cell]
-    conv = MaskedConv2d(in_channels, gates * hidden, kernel_size, "B", color_channels)
+    chunks = directions * _NUM_GATES[cell]
+    conv = MaskedConv2d(in_channels, chunks * hidden, kernel_size, "B", color_channels)
     per_gate = causal_mask(in_channels, hidden, kernel_size, "B", color_channels)  # (h, in, kh, kw)
-    conv.mask.copy_(per_gate.repeat(gates, 1, 1, 1))  # (gates·h, in, kh, kw): chunk k like the state
+    conv.mask.copy_(per_gate.repeat(chunks, 1, 1, 1))  # (chunks·h, in, kh, kw): chunk k like the state
     return conv
 
 
 def _condition_conv(condition_channels: int, gates: int) -> nn.Conv2d | None:
-    """The unmasked 1×1 map condition → gate bias (no bias term: zero padding of a skew stays zero)."""
+    """The unmasked 1×1 map condition → gate bias (no bias term: the input-to-state convolution has one)."""
     return nn.Conv2d(condition_channels, gates, 1, bias=False) if condition_channels > 0 else None
 
 
-def _with_condition(from_input: torch.Tensor, conv: nn.Conv2d | None, condition: torch.Tensor | None,
-                    skewed: bool = False) -> torch.Tensor:
-    """Add the conditioning bias to the input-to-state pre-activations (B, G·h, H, W or skewed width)."""
+def _with_condition(from_input: torch.Tensor, conv: nn.Conv2d | None, condition: torch.Tensor | None) -> torch.Tensor:
+    """Add the conditioning bias to the input-to-state pre-activations (B, G·h, H, W)."""
     if conv is None and condition is None:
         return from_input
     if conv is None or condition is None:
         raise ConfigError("a layer built with condition_channels > 0 needs the condition map, and only it")
     bias = conv(condition)  # (B, G·h, H, W)
-    return from_input + (skew(bias) if skewed else bias)
+    return from_input + bias
 
 
 def cell_step(cell: str, from_input: torch.Tensor, from_state: torch.Tensor, hidden: torch.Tensor,
-              memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One recurrent update for a whole row or column of positions.
+              memory: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """One recurrent update for a whole row or diagonal of positions.
 
     Args:
         cell: ``"lstm"`` or ``"gru"``.
-        from_input: (B, G·h, L) input-to-state pre-activations (gate-major chunks of h).
+        from_input: (B, G·h, L) input-to-state pre-activations (gate-major chunks of h along ``dim``).
         from_state: (B, G·h, L) state-to-state pre-activations from the previous step's hidden state.
         hidden: (B, h, L) the previous step's hidden state at the same positions (used by the GRU).
         memory: (B, h, L) the previous step's cell state at the same positions (used by the LSTM).
+        dim: the gate/channel dimension (1 as drawn above; the Diagonal BiLSTM keeps channels last).
 
     Returns:
         (hidden, memory), each (B, h, L); the GRU returns its hidden state as the memory too.
     """
     if cell == "lstm":
-        o, f, i, g = (from_input + from_state).chunk(4, dim=1)  # 4 × (B, h, L)
+        o, f, i, g = (from_input + from_state).chunk(4, dim=dim)  # 4 × (B, h, L)
         memory = torch.sigmoid(f) * memory + torch.sigmoid(i) * torch.tanh(g)  # (B, h, L)
         return torch.sigmoid(o) * torch.tanh(memory), memory
-    x_z, x_r, x_n = from_input.chunk(3, dim=1)  # 3 × (B, h, L)
-    s_z, s_r, s_n = from_state.chunk(3, dim=1)  # 3 × (B, h, L)
+    x_z, x_r, x_n = from_input.chunk(3, dim=dim)  # 3 × (B, h, L)
+    s_z, s_r, s_n = from_state.chunk(3, dim=dim)  # 3 × (B, h, L)
     z = torch.sigmoid(x_z + s_z)
     r = torch.sigmoid(x_r + s_r)
     n = torch.tanh(x_n + r * s_n)  # as torch.nn.GRU: the reset gate scales the state's contribution
@@ -148,49 +148,20 @@ def unskew(skewed: torch.Tensor) -> torch.Tensor:
     return flat.reshape(batch, channels, height, width + height)[..., :width]  # row r read from column r
 
 
-class DiagonalLSTM(nn.Module):
-    """One direction of the Diagonal BiLSTM (§3.2): an LSTM (or GRU) along the diagonals of the map.
-
-    The map is skewed so that each diagonal becomes a column; input-to-state is a 1×1 mask-B convolution of
-    the skewed map, state-to-state a 2×1 convolution over the previous column's hidden state (the same row:
-    the pixel to the left; the row above: the pixel above). Output (i, j) sees every pixel (i', j') with
-    i' ≤ i and j' ≤ j, and pixel (i, j) itself only at its mask-B colour groups.
-
-    Shape:
-        (B, in_channels, H, W) → (B, hidden, H, W).
-    """
-
-    def __init__(self, in_channels: int, hidden: int, color_channels: int = 1, cell: str = "lstm",
-                 condition_channels: int = 0) -> None:
-        super().__init__()
-        self.hidden, self.cell = hidden, cell
-        self.input_to_state = _gate_conv(in_channels, hidden, (1, 1), cell, color_channels)
-        gates = self.input_to_state.out_channels
-        self.state_to_state = nn.Conv1d(hidden, gates, 2, padding=1, bias=False)
-        self.condition_to_state = _condition_conv(condition_channels, gates)
-
-    def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        batch, _, height, _ = inputs.shape
-        from_input = self.input_to_state(skew(inputs))  # (B, G·h, H, W + H − 1), every column at once
-        from_input = _with_condition(from_input, self.condition_to_state, condition, skewed=True)
-        hidden = inputs.new_zeros(batch, self.hidden, height)  # (B, h, H): the state of column −1
-        memory = torch.zeros_like(hidden)  # (B, h, H)
-        columns = []
-        for column_input in from_input.unbind(dim=3):  # (W + H − 1) × (B, G·h, H)
-            # (B, G·h, H + 1) → (B, G·h, H): output r reads rows r − 1 (tap 0) and r (tap 1), zero above row 0
-            from_state = self.state_to_state(hidden)[..., :height]
-            hidden, memory = cell_step(self.cell, column_input, from_state, hidden, memory)
-            columns.append(hidden)
-        return unskew(torch.stack(columns, dim=3))  # (B, h, H, W + H − 1) → (B, h, H, W)
-
-
 class DiagonalBiLSTM(nn.Module):
-    """Diagonal BiLSTM (§3.2): two diagonal directions whose sum sees the whole past of every pixel.
+    """Diagonal BiLSTM (§3.2): two diagonal directions whose sum sees the past of every pixel.
 
-    The left-to-right direction sees the quadrant above-left of (i, j). The right-to-left one runs on the
-    left-right mirrored map and is mirrored back, so it sees the quadrant above-right and row i to the right
-    (the future); shifting its output down one row (row 0 gets zeros) keeps only rows < i, i.e. the full rows
-    above. Their sum sees all of the past and nothing of the future.
+    Each direction skews its map so that each diagonal becomes a column (row r shifted right by r); its
+    input-to-state is a 1×1 mask-B convolution, its state-to-state a 2×1 convolution over the previous column's
+    hidden state (same row: the pixel to the left; row above: the pixel above). The left-to-right direction
+    sees the quadrant above-left of (i, j). The right-to-left one runs on the left-right mirrored map and is
+    mirrored back, so it sees the quadrant above-right and row i to the right (the future); shifting its output
+    down one row (row 0 gets zeros) keeps rows < i only. Their sum sees the past and nothing of the future
+    (all of it but pixel (i − 1, W − 1) for small j: see docs/models.md).
+
+    Both directions run in one loop over the W + H − 1 skewed columns, as one batched matrix product per
+    step; a 1×1 convolution commutes with mirroring, so one masked convolution of the unmirrored map gives both
+    directions' input-to-state pre-activations.
 
     Args:
         in_channels: input maps (2h in PixelRNN).
@@ -206,16 +177,36 @@ class DiagonalBiLSTM(nn.Module):
     def __init__(self, in_channels: int, hidden: int, color_channels: int = 1, cell: str = "lstm",
                  condition_channels: int = 0) -> None:
         super().__init__()
-        self.forward_direction = DiagonalLSTM(in_channels, hidden, color_channels, cell, condition_channels)
-        self.backward_direction = DiagonalLSTM(in_channels, hidden, color_channels, cell, condition_channels)
+        self.hidden, self.cell = hidden, cell
+        # channels [0, G·h): left-to-right gates; [G·h, 2·G·h): right-to-left gates
+        self.input_to_state = _gate_conv(in_channels, hidden, (1, 1), cell, color_channels, directions=2)
+        self.gates = self.input_to_state.out_channels // 2
+        # per direction, the 2×1 column kernel as one (2h → G·h) matrix: rows [0, h) read the pixel above,
+        # rows [h, 2h) the pixel to the left; initialised like a Conv1d(h, G·h, 2)
+        bound = 1.0 / (2 * hidden) ** 0.5
+        self.state_to_state = nn.Parameter(torch.empty(2, 2 * hidden, self.gates).uniform_(-bound, bound))
+        self.condition_to_state = _condition_conv(condition_channels, 2 * self.gates)
         self.shift_right_to_left = True  # only tests turn it off, to show that the shift is what keeps causality
 
     def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        left_to_right = self.forward_direction(inputs, condition)  # (B, h, H, W)
-        mirrored_condition = None if condition is None else condition.flip(-1)
-        right_to_left = self.backward_direction(inputs.flip(-1), mirrored_condition).flip(-1)  # (B, h, H, W)
+        batch, _, height, width = inputs.shape
+        pre = _with_condition(self.input_to_state(inputs), self.condition_to_state, condition)  # (B, 2·G·h, H, W)
+        left_to_right, right_to_left = pre.chunk(2, dim=1)  # 2 × (B, G·h, H, W)
+        skewed = torch.stack([skew(left_to_right), skew(right_to_left.flip(-1))])  # (2, B, G·h, H, L), L = W + H − 1
+        steps = skewed.permute(4, 0, 1, 3, 2).reshape(-1, 2, batch * height, self.gates)  # (L, 2, B·H, G·h)
+        hidden = inputs.new_zeros(2, batch * height, self.hidden)  # (2, B·H, h): the state of column −1
+        memory = torch.zeros_like(hidden)
+        columns = []
+        for step_input in steps.unbind(0):  # L × (2, B·H, G·h)
+            above = F.pad(hidden.view(2, batch, height, self.hidden), (0, 0, 1, 0))[:, :, :height]  # row r ← r − 1
+            neighbours = torch.cat([above.reshape(2, batch * height, self.hidden), hidden], dim=-1)  # (2, B·H, 2h)
+            from_state = torch.bmm(neighbours, self.state_to_state)  # (2, B·H, G·h)
+            hidden, memory = cell_step(self.cell, step_input, from_state, hidden, memory, dim=-1)
+            columns.append(hidden)
+        out = torch.stack(columns).view(-1, 2, batch, height, self.hidden)  # (L, 2, B, H, h)
+        out = out.permute(1, 2, 4, 3, 0)  # (2, B, h, H, L)
+        left_to_right, right_to_left = unskew(out[0]), unskew(out[1]).flip(-1)  # 2 × (B, h, H, W)
         if self.shift_right_to_left:
-            height = inputs.shape[2]
             right_to_left = F.pad(right_to_left, (0, 0, 1, 0))[:, :, :height]  # (B, h, H, W), row r ← r − 1
         return left_to_right + right_to_left
 

@@ -1,0 +1,125 @@
+"""Speed benchmarks: training steps and evaluation of a model on random images, in images per second.
+
+Speed is measured here and written to ``docs/benchmarks.md`` with the machine it came from, never asserted by
+timed tests. Random integer images are enough: the cost of every model here does not depend on pixel values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from pixelrnn.config import TrainConfig
+from pixelrnn.errors import ConfigError
+from pixelrnn.models import build_model, count_parameters, model_config, training_defaults
+from pixelrnn.optim import build_optimizer
+from pixelrnn.runtime import resolve_device
+
+
+@dataclass
+class BenchResult:
+    """One model's speed. Times are wall-clock seconds, means over the timed repetitions (after warm-up)."""
+
+    model: str
+    image_shape: tuple[int, int, int]
+    num_levels: int
+    batch_size: int
+    parameters: int
+    device: str
+    train_seconds_per_step: float
+    eval_seconds_per_batch: float
+
+    @property
+    def train_images_per_second(self) -> float:
+        return self.batch_size / self.train_seconds_per_step
+
+    @property
+    def eval_images_per_second(self) -> float:
+        return self.batch_size / self.eval_seconds_per_batch
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "train_images_per_second": self.train_images_per_second,
+                "eval_images_per_second": self.eval_images_per_second}
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(function, device: torch.device, warmup: int, repeats: int) -> float:
+    """Mean seconds of ``function()`` over ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        function()
+    _synchronize(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    _synchronize(device)
+    return (time.perf_counter() - started) / repeats
+
+
+def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_levels: int = 256,
+              batch_size: int = 16, repeats: int = 3, warmup: int = 1, device: str = "auto", seed: int = 0,
+              **overrides: Any) -> BenchResult:
+    """Time one optimizer step (forward, exact NLL, backward, the preset's optimizer) and one evaluation batch.
+
+    Args:
+        model: a registry name or preset (``row-lstm-cifar10``); ``overrides`` are architecture fields.
+        image_shape: (C, H, W) of the random images; num_levels: their levels (the head follows).
+        batch_size: images per step and per evaluation batch.
+        repeats, warmup: timed and untimed repetitions of each measurement.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises:
+        ConfigError: an unknown model, a bad field, or repeats < 1.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ConfigError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    torch.manual_seed(seed)
+    target = resolve_device(device)
+    config = model_config(model, image_shape, num_levels, **overrides)
+    network = build_model(config).to(target)
+    optimizer = build_optimizer(network.parameters(), TrainConfig(**training_defaults(model)))
+    images = torch.randint(0, num_levels, (batch_size, *image_shape), device=target)
+    dims = images[0].numel()
+
+    def train_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        (-network.log_prob(images).sum() / (batch_size * dims)).backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def eval_batch() -> None:
+        network.log_prob(images)
+
+    network.train()
+    train_seconds = _timed(train_step, target, warmup, repeats)
+    network.eval()
+    eval_seconds = _timed(eval_batch, target, warmup, repeats)
+    return BenchResult(model, tuple(image_shape), num_levels, batch_size, count_parameters(network), str(target),
+                       train_seconds, eval_seconds)
+
+
+def machine_description(device: str = "auto") -> str:
+    """CPU model (lscpu), cores, PyTorch version and threads, and the GPU's name when one is used."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        cpu = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")),
+                   cpu)
+        flags = next((line for line in lscpu.splitlines() if line.startswith("Flags")), "")
+        cpu += " (AMX)" if "amx_bf16" in flags else " (no AMX)"
+    except OSError:
+        pass
+    description = f"{cpu}, {torch.get_num_threads()} threads, PyTorch {torch.__version__}"
+    target = resolve_device(device)
+    if target.type == "cuda":
+        description += f", GPU {torch.cuda.get_device_name(target)}"
+    return description
