@@ -22,7 +22,7 @@ def _pixelcnn_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
     input_layer = c * 2 * h * k1 * k1 + 2 * h  # 7×7 mask A, C → 2h
     block = (2 * h * h + h) + (h * h * k * k + h) + (h * 2 * h + 2 * h)  # 1×1 2h→h, k×k h→h, 1×1 h→2h
     output_layers = (2 * h * o + o) + (o * c * p + c * p)  # 1×1 2h→o, 1×1 o→C·P
-    return input_layer + config.num_layers * block + output_layers + config.num_classes * 2 * h
+    return input_layer + config.num_layers * block + output_layers
 
 
 def _images(config: ModelConfig, batch: int = 3, seed: int = 0) -> torch.Tensor:
@@ -132,8 +132,6 @@ def test_labels_are_required_exactly_for_conditional_models():
         conditional(images)
     with pytest.raises(DataError, match=r"\[0, 2\]"):
         conditional(images, torch.tensor([0, 3]))
-    with torch.no_grad():
-        conditional.class_bias.weight.normal_()
     first = conditional.log_prob(images, torch.tensor([0, 0]))
     second = conditional.log_prob(images, torch.tensor([1, 1]))
     assert not torch.allclose(first, second)  # the label reaches the output

@@ -148,7 +148,7 @@ def _recurrent_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
     skips = config.num_layers * (2 * h * 2 * h + 2 * h) if config.skip_connections else 0
     input_layer = c * 2 * h * config.first_kernel_size ** 2 + 2 * h
     output_layers = (2 * h * o + o) + (o * c * p + c * p)
-    return input_layer + config.num_layers * layer + skips + output_layers + config.num_classes * 2 * h
+    return input_layer + config.num_layers * layer + skips + output_layers
 
 
 @pytest.mark.parametrize("preset", sorted(name for name, fields in PRESETS.items() if fields["name"] == "pixelrnn"))

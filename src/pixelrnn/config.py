@@ -20,6 +20,7 @@ SCHEDULES = ("constant", "exponential", "cosine", "plateau")
 BINARIZATIONS = ("fixed", "dynamic")
 RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")
 CELLS = ("lstm", "gru")
+CONDITIONINGS = ("embedding", "onehot", "film")
 
 
 @dataclass
@@ -74,6 +75,8 @@ class ModelConfig:
         image_channels, image_height, image_width: the shape C×H×W of the images the model is built for.
         num_levels: intensity levels per sub-pixel (256; 2 for binary images; 17 for the 8×8 digits).
         num_classes: number of class labels to condition on (0: unconditional).
+        conditioning: how the label enters every layer: ``embedding`` (a learned embedding projected to a bias
+            per layer), ``onehot`` (a per-layer bias V·onehot(y)) or ``film`` (per-layer scale and shift).
         hidden_channels: h of the paper; the residual stream carries 2h feature maps.
         num_layers: number of residual blocks (PixelCNN) or recurrent layers (PixelRNN).
         kernel_size: spatial size of the mask-B convolutions inside the blocks.
@@ -91,6 +94,7 @@ class ModelConfig:
     image_width: int = 8
     num_levels: int = 256
     num_classes: int = 0
+    conditioning: str = "embedding"
     hidden_channels: int = 16
     num_layers: int = 4
     kernel_size: int = 3
@@ -123,6 +127,7 @@ class ModelConfig:
                 raise ConfigError(f"model {field_name} must be odd, got {getattr(self, field_name)}")
         _check_choice("recurrent layer", self.recurrent_layer, RECURRENT_LAYERS)
         _check_choice("recurrent cell", self.cell, CELLS)
+        _check_choice("conditioning", self.conditioning, CONDITIONINGS)
         if self.subsample_factor < 2:
             raise ConfigError(f"subsample_factor must be at least 2, got {self.subsample_factor}")
 

@@ -115,8 +115,8 @@ class Trainer:
             self.progress["batch_in_epoch"] += 1
             seen += images.shape[0]
             bits = nats_to_bits_per_dim(nats, images[0].numel())
+            bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{bits:.3f}", refresh=False)  # shown at the update's pace
             bar.update(1)
-            bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{bits:.3f}")
             if self.progress["step"] % self.config.log_every == 0:
                 self._log({"kind": "train", "nats_per_image": nats, "bits_per_dim": bits,
                            "lr": self.optimizer.param_groups[0]["lr"],

@@ -16,6 +16,14 @@ from torch import nn
 from pixelrnn.config import ModelConfig
 from pixelrnn.distributions import OutputHead, make_head
 from pixelrnn.errors import ConfigError, DataError
+from pixelrnn.nn.conditioning import ClassConditioning
+
+
+def class_conditioning(config: ModelConfig, layer_channels: list[int]) -> ClassConditioning | None:
+    """The model's :class:`ClassConditioning` over layers of ``layer_channels`` maps, or None if unconditional."""
+    if config.num_classes == 0:
+        return None
+    return ClassConditioning(config.num_classes, layer_channels, config.conditioning, 2 * config.hidden_channels)
 
 
 def _describe(shape: tuple[int, ...]) -> str:

@@ -17,8 +17,8 @@ bounded receptive field with a blind spot: pixels far to the right in the rows j
 (fixed by the Gated PixelCNN's two stacks). The paper also describes learnable skip connections from every
 layer to the output; Table 1 and this model use the residual connections only.
 
-Class conditioning (``num_classes > 0``) is, for now, a learned per-class bias of the 2h maps after the input
-layer (a constant over the image, so it cannot break causality).
+Class conditioning (``num_classes > 0``): the label enters the 2h maps after the input layer and after every
+residual block, by the strategy ``config.conditioning`` (:mod:`pixelrnn.nn.conditioning`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch import nn
 
 from pixelrnn.config import ModelConfig
 from pixelrnn.errors import ConfigError
-from pixelrnn.models.base import AutoregressiveImageModel
+from pixelrnn.models.base import AutoregressiveImageModel, class_conditioning
 from pixelrnn.nn.masked_conv import MaskedConv2d
 
 
@@ -81,9 +81,8 @@ class PixelCNN(AutoregressiveImageModel):
                                   f"({colors}) so that each colour group has feature maps, "
                                   f"got {getattr(config, field_name)}")
         self.input_conv = MaskedConv2d(colors, 2 * h, config.first_kernel_size, "A", colors)
-        self.class_bias = nn.Embedding(config.num_classes, 2 * h) if config.num_classes > 0 else None
-        self.blocks = nn.Sequential(*[ResidualBlock(h, config.kernel_size, colors)
-                                      for _ in range(config.num_layers)])
+        self.conditioning = class_conditioning(config, [2 * h] * (config.num_layers + 1))
+        self.blocks = nn.ModuleList([ResidualBlock(h, config.kernel_size, colors) for _ in range(config.num_layers)])
         self.output = nn.Sequential(
             nn.ReLU(),
             MaskedConv2d(2 * h, config.output_channels, 1, "B", colors),
@@ -93,8 +92,10 @@ class PixelCNN(AutoregressiveImageModel):
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Masked network: float (B, C, H, W) → (B, C·P, H, W) distribution parameters."""
+        codes = self.conditioning(y) if self.conditioning is not None and y is not None else None
         features = self.input_conv(inputs)  # (B, 2h, H, W)
-        if self.class_bias is not None and y is not None:
-            features = features + self.class_bias(y)[:, :, None, None]  # (B, 2h, 1, 1) broadcast over H, W
-        features = self.blocks(features)  # (B, 2h, H, W)
+        for index, block in enumerate([None, *self.blocks]):
+            features = features if block is None else block(features)  # (B, 2h, H, W)
+            if codes is not None:
+                features = self.conditioning.apply(features, index, codes)  # constant over the image
         return self.output(features)  # (B, C·P, H, W)

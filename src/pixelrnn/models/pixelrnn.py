@@ -15,9 +15,10 @@ Row LSTM and Diagonal BiLSTM are one model: ``ModelConfig.recurrent_layer`` pick
 recurrent cell (the paper's LSTM, or a GRU), ``skip_connections`` adds §3.3's learnable skip connections (the
 sum of the layers' projected outputs replaces the last layer's output as the input of the output layers).
 
-Class conditioning (``num_classes > 0``) is a learned per-class bias of the 2h maps after the input layer, as in
-:mod:`pixelrnn.models.pixelcnn`. A network built with ``condition_channels > 0`` also takes a given map that
-biases the gates of every recurrent layer (the conditional half of the Multi-Scale PixelRNN).
+Class conditioning (``num_classes > 0``): the label enters the 2h maps after the input layer and after every
+recurrent layer, by the strategy ``config.conditioning`` (:mod:`pixelrnn.nn.conditioning`). A network built
+with ``condition_channels > 0`` also takes a given map that biases the gates of every recurrent layer (the
+conditional half of the Multi-Scale PixelRNN).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch import nn
 
 from pixelrnn.config import ModelConfig
 from pixelrnn.errors import ConfigError
-from pixelrnn.models.base import AutoregressiveImageModel
+from pixelrnn.models.base import AutoregressiveImageModel, class_conditioning
 from pixelrnn.nn.lstm import recurrent_layer
 from pixelrnn.nn.masked_conv import MaskedConv2d
 
@@ -76,7 +77,7 @@ class PixelRNN(AutoregressiveImageModel):
                                   f"({colors}) so that each colour group has feature maps, "
                                   f"got {getattr(config, field_name)}")
         self.input_conv = MaskedConv2d(colors, 2 * h, config.first_kernel_size, "A", colors)
-        self.class_bias = nn.Embedding(config.num_classes, 2 * h) if config.num_classes > 0 else None
+        self.conditioning = class_conditioning(config, [2 * h] * (config.num_layers + 1))
         self.layers = nn.ModuleList([ResidualRecurrentLayer(config, condition_channels)
                                      for _ in range(config.num_layers)])
         self.skips = (nn.ModuleList([MaskedConv2d(2 * h, 2 * h, 1, "B", colors) for _ in range(config.num_layers)])
@@ -91,12 +92,15 @@ class PixelRNN(AutoregressiveImageModel):
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None,
                 condition: torch.Tensor | None = None) -> torch.Tensor:
         """Masked network: float (B, C, H, W) [+ given map (B, Cc, H, W)] → (B, C·P, H, W) parameters."""
+        codes = self.conditioning(y) if self.conditioning is not None and y is not None else None
         features = self.input_conv(inputs)  # (B, 2h, H, W)
-        if self.class_bias is not None and y is not None:
-            features = features + self.class_bias(y)[:, :, None, None]  # (B, 2h, 1, 1) broadcast over H, W
+        if codes is not None:
+            features = self.conditioning.apply(features, 0, codes)  # constant over the image
         skipped = 0
         for index, layer in enumerate(self.layers):
             features = layer(features, condition)  # (B, 2h, H, W)
+            if codes is not None:
+                features = self.conditioning.apply(features, index + 1, codes)
             if self.skips is not None:
                 skipped = skipped + self.skips[index](features)  # (B, 2h, H, W)
         return self.output(features if self.skips is None else skipped)  # (B, C·P, H, W)
