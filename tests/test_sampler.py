@@ -31,6 +31,7 @@ TINY_RECURRENT = {"hidden_channels": 3, "num_layers": 1, "output_channels": 6, "
     ("pixelrnn", {**TINY_RECURRENT, "recurrent_layer": "row_lstm"}, (1, 2, 3), 2),
     ("pixelrnn", {**TINY_RECURRENT, "recurrent_layer": "diagonal_bilstm"}, (3, 1, 2), 2),
     ("multiscale_pixelrnn", {**TINY_RECURRENT, "recurrent_layer": "diagonal_bilstm"}, (1, 2, 2), 3),
+    ("gated_pixelcnn", {**TINY_RECURRENT, "num_layers": 2}, (3, 1, 2), 2),
 ])
 def test_sample_frequencies_match_exact_probabilities(model_name, fields, shape, levels):
     torch.manual_seed(0)
