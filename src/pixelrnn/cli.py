@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pixelrnn import __version__
 from pixelrnn.config import CELLS, DATASETS, OPTIMIZERS, RECURRENT_LAYERS, SCHEDULES, DataConfig, TrainConfig
 from pixelrnn.errors import PixelRNNError
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands.add_parser("train", help="train a model; writes a run folder"))
     _add_eval(commands.add_parser("eval", help="exact test NLL (nats/image) and bits/dim of a checkpoint"))
     _add_sample(commands.add_parser("sample", help="draw images from a checkpoint into a PNG grid and .npz"))
+    _add_classify(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"))
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
     return parser
 
@@ -69,6 +72,14 @@ def _image_shape(text: str) -> tuple[int, int, int]:
     if len(shape) != 3 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"expected C×H×W such as 3x32x32, got {text!r}")
     return shape
+
+
+def _add_classify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a class-conditional checkpoint, or its run folder (its last.pt)")
+    parser.add_argument("--split", choices=("test", "valid", "train"), default="test")
+    parser.add_argument("--batch-size", type=_positive_int, default=256)
+    parser.add_argument("--device", default="auto")
+    _add_data_flags(parser, default=None)
 
 
 def _add_bench(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +148,10 @@ def _add_sample(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--num-images", type=_positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
+    labels = parser.add_mutually_exclusive_group()
+    labels.add_argument("--class", dest="class_label", type=int, help="conditional models: every image of class K")
+    labels.add_argument("--per-class", type=_positive_int,
+                        help="conditional models: N images of every class, one grid row per class (ignores -n)")
     parser.add_argument("--out", default="samples.png", help="PNG grid; the integer images go beside it as .npz")
     parser.add_argument("--device", default="auto")
 
@@ -210,10 +225,11 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise PixelRNNError(f"--out must name a .png file, got {out}")
-    images, num_levels = sample(args.checkpoint, args.num_images, seed=args.seed, temperature=args.temperature,
-                                device=args.device, progress=sys.stderr.isatty())
-    save_image_grid(images, num_levels, out)
-    npz = save_images_npz(images, out.with_suffix(".npz"))
+    labels, columns, count = _sample_labels(args)
+    images, num_levels = sample(args.checkpoint, count, seed=args.seed, temperature=args.temperature,
+                                labels=labels, device=args.device, progress=sys.stderr.isatty())
+    save_image_grid(images, num_levels, out, columns=columns)
+    npz = save_images_npz(images, out.with_suffix(".npz"), labels=labels)
     print(f"wrote {len(images)} samples to {out} and {npz}")
     return 0
 
@@ -238,7 +254,42 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "bench": run_bench}
+def _sample_labels(args: argparse.Namespace) -> tuple[torch.Tensor | None, int | None, int]:
+    """(labels or None, grid columns or None, number of images) for ``--class`` / ``--per-class``."""
+    if args.class_label is None and args.per_class is None:
+        return None, None, args.num_images
+    from pixelrnn.checkpoint import load_checkpoint
+
+    num_classes = int(load_checkpoint(args.checkpoint)["model_config"]["num_classes"])
+    if num_classes == 0:
+        raise PixelRNNError("the model is unconditional: --class and --per-class need a --conditional model")
+    if args.per_class is not None:
+        return torch.arange(num_classes).repeat_interleave(args.per_class), args.per_class, \
+            num_classes * args.per_class
+    if not 0 <= args.class_label < num_classes:
+        raise PixelRNNError(f"--class must be in [0, {num_classes - 1}], got {args.class_label}")
+    return torch.full((args.num_images,), args.class_label, dtype=torch.long), None, args.num_images
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    from pixelrnn.classify import classify
+
+    data = _data_config(args) if args.data else None
+    result = classify(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size, device=args.device)
+    total = int(result.confusion.sum())
+    print(f"{result.data_name} {result.split}: accuracy {result.accuracy:.4f} "
+          f"({int(result.confusion.diagonal().sum())}/{total}); marginal log p(x): "
+          f"{result.marginal_bits_per_dim:.4f} bits/dim")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    for row in result.confusion.tolist():
+        print("  " + " ".join(f"{count:5d}" for count in row))
+    print("bits/dim of log p(x | true class), per class: " +
+          ", ".join(f"{k}: {bits:.4f}" for k, bits in enumerate(result.bits_per_dim_per_class.tolist())))
+    return 0
+
+
+COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "classify": run_classify,
+            "bench": run_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,14 @@ class Evaluation:
         return uniform_bits_per_dim(self.num_levels)
 
 
+def stored_data_config(checkpoint: dict) -> DataConfig:
+    """The data set a checkpoint was trained on; CheckpointError if it names none."""
+    stored = checkpoint["data"].get("config")
+    if stored is None:
+        raise CheckpointError("the checkpoint does not name its data set: pass one (--data)")
+    return from_dict(DataConfig, stored)
+
+
 def evaluate(checkpoint_path: str | Path, split: str = "test", data: DataConfig | None = None,
              batch_size: int = 256, device: str = "auto") -> Evaluation:
     """Exact NLL of a checkpoint's model over every image of a split, each counted once.
@@ -51,11 +59,7 @@ def evaluate(checkpoint_path: str | Path, split: str = "test", data: DataConfig 
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
     checkpoint = load_checkpoint(checkpoint_path)
-    if data is None:
-        stored = checkpoint["data"].get("config")
-        if stored is None:
-            raise CheckpointError("the checkpoint does not name its data set: pass one (--data)")
-        data = from_dict(DataConfig, stored)
+    data = data or stored_data_config(checkpoint)
     runtime = setup_runtime(device)
     try:
         model = model_from_checkpoint(checkpoint, runtime.device)
