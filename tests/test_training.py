@@ -16,6 +16,7 @@ import torch
 
 from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.data import load_dataset
 from pixelrnn.errors import CheckpointError
 from pixelrnn.training import train
 
@@ -33,10 +34,12 @@ def _weights(path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
-def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
-    full = train(tmp_path / "full", data=DATA, model="pixelcnn", model_overrides=TINY, config=_config())
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, ema_decay):
+    full = train(tmp_path / "full", data=DATA, model="pixelcnn", model_overrides=TINY,
+                 config=_config(ema_decay=ema_decay))
     stopped = train(tmp_path / "resumed", data=DATA, model="pixelcnn", model_overrides=TINY,
-                    config=_config(max_steps=4))  # stops inside the first epoch (5 batches per epoch)
+                    config=_config(max_steps=4, ema_decay=ema_decay))  # stops inside the first epoch (5 batches)
     assert stopped.steps == 4 and stopped.epochs_completed == 0
     resumed = train(tmp_path / "resumed", resume=True, train_overrides={"max_steps": None})
     assert resumed.steps == full.steps == 15
@@ -48,6 +51,25 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
     resumed_opt = load_checkpoint(tmp_path / "resumed/last.pt")["optimizer"]["state"]
     assert all(torch.equal(full_opt[k]["exp_avg_sq"], resumed_opt[k]["exp_avg_sq"]) for k in full_opt)
     assert resumed.test.bits_per_dim == pytest.approx(full.test.bits_per_dim, rel=1e-12)
+    if ema_decay:
+        full_ema, resumed_ema = (load_checkpoint(tmp_path / f"{run}/last.pt")["ema"] for run in ("full", "resumed"))
+        assert all(torch.equal(full_ema[name], resumed_ema[name]) for name in full_ema)
+
+
+def test_moving_average_is_kept_evaluated_and_loaded_by_default(tmp_path):
+    decay = 0.9
+    result = train(tmp_path, data=DATA, model="pixelcnn", model_overrides=TINY,
+                   config=_config(epochs=2, ema_decay=decay))
+    checkpoint = load_checkpoint(tmp_path / "last.pt")
+    raw, average = checkpoint["model"], checkpoint["ema"]
+    assert any(not torch.equal(raw[name], average[name]) for name in raw)  # a real average, not a copy
+    averaged_model, raw_model = load_model(tmp_path / "last.pt"), load_model(tmp_path / "last.pt", averaged=False)
+    for name, tensor in averaged_model.state_dict().items():
+        assert torch.equal(tensor, average[name]) and torch.equal(raw_model.state_dict()[name], raw[name])
+    images = load_dataset(DATA).test.images
+    with torch.no_grad():
+        averaged_nats = -averaged_model.log_prob(images).double().mean().item()
+    assert averaged_nats == pytest.approx(result.test.nats_per_image, rel=1e-6)  # the test line scores the average
 
 
 def test_run_folder_holds_metrics_curves_samples_and_best_checkpoint(tmp_path):

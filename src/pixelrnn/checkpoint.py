@@ -7,6 +7,7 @@ A checkpoint is one ``torch.save`` file holding only tensors and plain Python va
     data           -- the data set's name, levels, classes, image shape and DataConfig
     train_config   -- asdict(TrainConfig), or None
     model          -- state_dict of the unwrapped model (no DDP ``module.`` or compile ``_orig_mod.`` prefix)
+    ema            -- state_dict of the moving-average weights (``ema_decay`` > 0), else None; loaded by default
     optimizer, scheduler, progress, rng, history -- what ``--resume`` needs to continue exactly
 """
 
@@ -96,12 +97,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return checkpoint
 
 
-def model_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Rebuild the model from the stored config and load its weights (in evaluation mode)."""
+def model_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device = "cpu",
+                          averaged: bool = True) -> torch.nn.Module:
+    """Rebuild the model from the stored config and load its weights (in evaluation mode).
+
+    Args:
+        averaged: load the moving-average weights (``ema``) when the run kept them, else the raw weights.
+    """
     try:
         config = from_dict(ModelConfig, checkpoint["model_config"])
         model = build_model(config)
-        model.load_state_dict(checkpoint["model"])
+        use_average = averaged and checkpoint.get("ema") is not None
+        model.load_state_dict(checkpoint["ema"] if use_average else checkpoint["model"])
     except PixelRNNError as error:
         raise CheckpointError(f"the checkpoint's model cannot be rebuilt: {error}") from error
     except RuntimeError as error:  # mismatched or missing weights
@@ -110,6 +117,6 @@ def model_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device
     return model.to(device).eval()
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The model stored in a checkpoint file, ready for ``log_prob`` and sampling."""
-    return model_from_checkpoint(load_checkpoint(path), device)
+def load_model(path: str | Path, device: str | torch.device = "cpu", averaged: bool = True) -> torch.nn.Module:
+    """The model stored in a checkpoint file, ready for ``log_prob`` and sampling (its averaged weights if kept)."""
+    return model_from_checkpoint(load_checkpoint(path), device, averaged)

@@ -26,7 +26,7 @@ from pixelrnn.runtime import is_main_process
 MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "kernel_size": "kernel_size",
                "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
                "subsample_factor": "subsample_factor"}
-TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay",
+TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
                 "seed", "device")
 
@@ -131,6 +131,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--schedule", choices=SCHEDULES)
     for name in ("lr", "weight_decay", "lr_decay", "grad_clip"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=_non_negative_float)
+    opt.add_argument("--ema-decay", type=float,
+                     help="evaluate and sample a moving average of the weights with this decay (0: off)")
     opt.add_argument("--seed", type=int)
     opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
 

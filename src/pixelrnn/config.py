@@ -148,6 +148,8 @@ class TrainConfig:
             validation bits/dim has not improved for ``plateau_patience`` epochs.
         grad_clip: clip the global gradient norm to this value (0: no clipping).
         grad_accum: split each batch into this many micro-batches, accumulating gradients.
+        ema_decay: keep an exponential moving average of the weights with this decay (0: off), used for
+            validation, test, sample grids and as the checkpoint's default weights (PixelCNN++ uses 0.9995).
         sample_every: write a sample grid every N epochs (0: never).
         num_samples: images in each sample grid.
         log_every: write a training line to ``metrics.jsonl`` every N steps.
@@ -168,6 +170,7 @@ class TrainConfig:
     plateau_patience: int = 2
     grad_clip: float = 0.0
     grad_accum: int = 1
+    ema_decay: float = 0.0
     sample_every: int = 1
     num_samples: int = 16
     log_every: int = 10
@@ -188,6 +191,8 @@ class TrainConfig:
             raise ConfigError("lr_decay must be in (0, 1] and plateau_factor in (0, 1)")
         if self.weight_decay < 0 or self.grad_clip < 0 or self.sample_every < 0 or self.plateau_patience < 0:
             raise ConfigError("weight_decay, grad_clip, sample_every and plateau_patience must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.batch_size % self.grad_accum:
             raise ConfigError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum}")
 

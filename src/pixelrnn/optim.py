@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import torch
@@ -39,3 +40,22 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total
 def is_per_step(scheduler) -> bool:
     """True for schedules stepped after each optimizer step, False for per-epoch (plateau) ones."""
     return scheduler is not None and not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+class WeightAverage:
+    """Exponential moving average (Polyak averaging) of a model's weights, as PixelCNN++ evaluates with.
+
+    After every optimizer step, each averaged parameter moves to ``decay · average + (1 − decay) · weight``;
+    buffers are copied. ``module`` is a frozen copy of the model holding the averages.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for average, weight in zip(self.module.parameters(), model.parameters(), strict=True):
+            average.lerp_(weight, 1.0 - self.decay)
+        for average, buffer in zip(self.module.buffers(), model.buffers(), strict=True):
+            average.copy_(buffer)

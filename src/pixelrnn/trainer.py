@@ -26,7 +26,7 @@ from pixelrnn.config import DataConfig, TrainConfig, to_dict
 from pixelrnn.data import ImageDataset, ImageSplit, iterate_batches
 from pixelrnn.errors import CheckpointError
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
-from pixelrnn.optim import build_optimizer, build_scheduler, is_per_step
+from pixelrnn.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.plots import save_image_grid, save_loss_curves
 from pixelrnn.runtime import Runtime
 from pixelrnn.sampler import sample_images
@@ -65,6 +65,7 @@ class Trainer:
         self.conditional = model.config.num_classes > 0
         self.network = DistributedDataParallel(self.model) if runtime.distributed else self.model
         self.optimizer = build_optimizer(self.model.parameters(), config)
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
         per_rank = -(-len(data.train) // runtime.world_size)  # DistributedSampler pads to ceil(N / W)
         self.steps_per_epoch = -(-per_rank // config.batch_size)
         planned = config.epochs * self.steps_per_epoch
@@ -146,6 +147,8 @@ class Trainer:
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update(self.model)
         if is_per_step(self.scheduler):
             self.scheduler.step()
         return total_nats.item() / batch_size
@@ -164,7 +167,12 @@ class Trainer:
     def _evaluate(self, split: ImageSplit) -> NLLResult:
         batches = iterate_batches(split, self.config.eval_batch_size, shuffle=False,
                                   rank=self.runtime.rank, world_size=self.runtime.world_size)
-        return evaluate_nll(self.model, batches, self.runtime, conditional=self.conditional)
+        return evaluate_nll(self.evaluated_model, batches, self.runtime, conditional=self.conditional)
+
+    @property
+    def evaluated_model(self) -> torch.nn.Module:
+        """The weights that are evaluated and sampled: the moving average when ``ema_decay`` > 0."""
+        return self.model if self.average is None else self.average.module
 
     def _validate(self) -> float | None:
         """Exact validation bits/dim (None without a validation split); saves ``best.pt`` when it improved."""
@@ -183,7 +191,7 @@ class Trainer:
         count = self.config.num_samples
         labels = torch.arange(count) % self.model.config.num_classes if self.conditional else None
         generator = torch.Generator(device=self.runtime.device).manual_seed(seed)
-        images = sample_images(self.model, count, labels=labels, generator=generator)
+        images = sample_images(self.evaluated_model, count, labels=labels, generator=generator)
         return save_image_grid(images, self.data.num_levels, path)
 
     # ------------------------------------------------------------------------- checkpoints and files
@@ -199,6 +207,7 @@ class Trainer:
             self.model, data_info, train_config=to_dict(self.config), optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
             progress=dict(self.progress), rng=rng,
+            ema=self.average.module.state_dict() if self.average is not None else None,
         )
 
     def save(self, name: str) -> Path:
@@ -209,6 +218,8 @@ class Trainer:
         if "progress" not in checkpoint or "optimizer" not in checkpoint:
             raise CheckpointError("the checkpoint holds no training state to resume from")
         self.model.load_state_dict(checkpoint["model"])
+        if self.average is not None:
+            self.average.module.load_state_dict(checkpoint.get("ema") or checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         if self.scheduler is not None and checkpoint.get("scheduler") is not None:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
