@@ -27,21 +27,28 @@ def input_gradients(model: torch.nn.Module, *, seed: int = 0, labels: torch.Tens
         labels: a single class label (int) tensor for a conditional model, or None.
 
     Returns:
-        float64 (C, H, W, C, H, W): entry [c, i, j, c', i', j'] is ∂ Σ_p params(c, p, i, j) / ∂ input(c', i', j').
+        float64 (C_out, H, W, C, H, W): entry [c, i, j, c', i', j'] is ∂ Σ_p params(c, p, i, j) / ∂ input(c', i', j');
+        C_out = C, or 1 for a head that models a pixel's channels jointly (all its parameters are "channel 0").
     """
     channels, height, width = model.config.image_shape
-    num_outputs = channels * height * width
+    out_channels = _output_channels(model)
+    num_outputs = out_channels * height * width
     network = copy.deepcopy(model).double().eval()
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(num_outputs, channels, height, width, generator=generator, dtype=torch.float64)
     inputs.requires_grad_(True)
     y = None if labels is None else labels.reshape(1).expand(num_outputs)
     params = network.network(inputs, y)  # (N, C*P, H, W)
-    per_subpixel = params.reshape(num_outputs, channels, -1, height, width).sum(dim=2)  # (N, C, H, W)
+    per_subpixel = params.reshape(num_outputs, out_channels, -1, height, width).sum(dim=2)  # (N, C_out, H, W)
     index = torch.arange(num_outputs)
     selected = per_subpixel.reshape(num_outputs, num_outputs)[index, index]  # (N,): output n of element n
     (grad,) = torch.autograd.grad(selected.sum(), inputs)  # (N, C, H, W)
-    return grad.reshape(channels, height, width, channels, height, width)
+    return grad.reshape(out_channels, height, width, channels, height, width)
+
+
+def _output_channels(model: torch.nn.Module) -> int:
+    """C for per-sub-pixel heads; 1 for joint heads (PixelCNN++'s mixture): pixel (i, j) sees nothing of (i, j)."""
+    return 1 if getattr(model.head, "joint_channels", False) else model.config.image_shape[0]
 
 
 def allowed_inputs(channels: int, height: int, width: int,
@@ -72,14 +79,15 @@ def assert_causal(model: torch.nn.Module, *, num_trials: int = 2, labels: torch.
         labels: a single class label for a conditional model.
 
     Returns:
-        Bool (C, H, W, C, H, W): where any trial had a non-zero gradient (the measured dependencies).
+        Bool (C_out, H, W, C, H, W): where any trial had a non-zero gradient (the measured dependencies).
 
     Raises:
         AssertionError: naming the first output and input sub-pixel that violate the order.
     """
     channels, height, width = model.config.image_shape
-    forbidden = ~allowed_inputs(channels, height, width, model.pixel_order())
-    depends = torch.zeros(channels, height, width, channels, height, width, dtype=torch.bool)
+    out_channels = _output_channels(model)  # output "channel 0" of allowed_inputs may see only earlier pixels
+    forbidden = ~allowed_inputs(channels, height, width, model.pixel_order())[:out_channels]
+    depends = torch.zeros(out_channels, height, width, channels, height, width, dtype=torch.bool)
     for trial in range(num_trials):
         depends |= input_gradients(model, seed=trial, labels=labels) != 0
     leaks = (depends & forbidden).nonzero()

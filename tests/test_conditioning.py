@@ -21,13 +21,15 @@ MODELS_TO_CONDITION = [
     ("pixelrnn", {"recurrent_layer": "diagonal_bilstm"}),
     ("multiscale_pixelrnn", {}),
     ("gated_pixelcnn", {}),
+    ("pixelcnn_pp", {"num_layers": 1}),
 ]
 
 
 def _model(name: str, fields: dict, conditioning: str, channels: int = 3, num_classes: int = 3):
     torch.manual_seed(0)
-    return build_model(model_config(name, (channels, 6, 6), 4, num_classes=num_classes,
-                                    conditioning=conditioning, **SMALL, **fields))
+    size = (8, 8) if name == "pixelcnn_pp" else (6, 6)  # PixelCNN++ halves the image twice
+    return build_model(model_config(name, (channels, *size), 4, num_classes=num_classes,
+                                    conditioning=conditioning, **{**SMALL, **fields}))
 
 
 @pytest.mark.parametrize("name,fields", MODELS_TO_CONDITION)
@@ -42,7 +44,7 @@ def test_every_model_and_strategy_is_causal_and_uses_the_label(name, fields, con
         if getattr(module, "conditioning", None) is not None and conditioning == "film":
             for projection in module.conditioning.projections:
                 torch.nn.init.normal_(projection.weight, std=0.5)
-    images = torch.randint(0, 4, (2, 3, 6, 6), generator=torch.Generator().manual_seed(0))
+    images = torch.randint(0, 4, (2, *model.config.image_shape), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         by_label = [model.log_prob(images, torch.full((2,), label)) for label in range(3)]
     assert not torch.allclose(by_label[0], by_label[1]) and not torch.allclose(by_label[1], by_label[2])

@@ -86,6 +86,8 @@ class ModelConfig:
         cell: PixelRNN only: the recurrent cell, ``lstm`` (the paper) or ``gru``.
         skip_connections: PixelRNN only: learnable 1×1 skip connections from every layer to the output (§3.3).
         subsample_factor: Multi-Scale PixelRNN only: the small image keeps every f-th row and column (§3.6).
+        num_mixtures: PixelCNN++ only: logistic mixture components per pixel.
+        dropout: PixelCNN++ only: drop probability inside every gated ResNet block.
     """
 
     name: str = "pixelcnn"
@@ -104,6 +106,8 @@ class ModelConfig:
     cell: str = "lstm"
     skip_connections: bool = False
     subsample_factor: int = 2
+    num_mixtures: int = 10
+    dropout: float = 0.0
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -128,6 +132,9 @@ class ModelConfig:
         _check_choice("recurrent layer", self.recurrent_layer, RECURRENT_LAYERS)
         _check_choice("recurrent cell", self.cell, CELLS)
         _check_choice("conditioning", self.conditioning, CONDITIONINGS)
+        if self.num_mixtures < 1 or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"num_mixtures must be >= 1 and dropout in [0, 1), got {self.num_mixtures} and "
+                              f"{self.dropout}")
         if self.subsample_factor < 2:
             raise ConfigError(f"subsample_factor must be at least 2, got {self.subsample_factor}")
 

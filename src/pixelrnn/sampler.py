@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from pixelrnn.errors import ConfigError
+
 
 @torch.no_grad()
 def sample_images(
@@ -47,18 +49,32 @@ def sample_images(
     known = known.to(device)
     images = known.clamp(min=0)  # (B, C, H, W); unknown sub-pixels start at 0 and are overwritten in order
     labels = labels.to(device) if labels is not None else None
-    params_per_subpixel = model.head.params_per_subpixel
+    joint = getattr(model.head, "joint_channels", False)  # PixelCNN++: a whole pixel from one distribution
+    if joint and bool(((known >= 0).any(dim=1) != (known >= 0).all(dim=1)).any()):
+        raise ConfigError("this model samples whole pixels: give every channel of a known pixel, or none")
     was_training = model.training
     model.eval()
     for row, col in tqdm(model.pixel_order(), desc="sampling pixels", disable=not progress, leave=False):
-        for channel in range(channels):
-            to_sample = known[:, channel, row, col] < 0
-            if not bool(to_sample.any()):
-                continue
-            params = model(images, labels)  # (B, C*P, H, W)
-            first = channel * params_per_subpixel
-            pixel_params = params[:, first:first + params_per_subpixel, row:row + 1, col:col + 1]  # (B, P, 1, 1)
-            drawn = model.head.sample(pixel_params, temperature=temperature, generator=generator)  # (B, 1, 1, 1)
-            images[:, channel, row, col] = torch.where(to_sample, drawn[:, 0, 0, 0], images[:, channel, row, col])
+        for channel in [None] if joint else range(channels):
+            to_sample = known[:, 0 if joint else channel, row, col] < 0  # (B,)
+            if bool(to_sample.any()):
+                _draw(model, images, labels, (row, col, channel), to_sample, temperature, generator)
     model.train(was_training)
     return images
+
+
+def _draw(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | None,
+          where: tuple[int, int, int | None], to_sample: torch.Tensor, temperature: float,
+          generator: torch.Generator | None) -> None:
+    """Draw sub-pixel (row, col, channel) — or the whole pixel when channel is None — into ``images`` in place."""
+    row, col, channel = where
+    params = model(images, labels)  # (B, C·P, H, W), or (B, P_pixel, H, W) for a joint head
+    if channel is None:
+        drawn = model.head.sample(params[..., row:row + 1, col:col + 1], temperature=temperature,
+                                  generator=generator)[:, :, 0, 0]  # (B, C)
+        images[:, :, row, col] = torch.where(to_sample[:, None], drawn, images[:, :, row, col])
+        return
+    size = model.head.params_per_subpixel
+    pixel_params = params[:, channel * size:(channel + 1) * size, row:row + 1, col:col + 1]  # (B, P, 1, 1)
+    drawn = model.head.sample(pixel_params, temperature=temperature, generator=generator)  # (B, 1, 1, 1)
+    images[:, channel, row, col] = torch.where(to_sample, drawn[:, 0, 0, 0], images[:, channel, row, col])

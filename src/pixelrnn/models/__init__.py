@@ -18,6 +18,7 @@ from pixelrnn.models.base import AutoregressiveImageModel
 from pixelrnn.models.gated_pixelcnn import GatedPixelCNN
 from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
+from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
 from pixelrnn.models.pixelrnn import PixelRNN
 
 MODELS: dict[str, type[AutoregressiveImageModel]] = {
@@ -25,6 +26,7 @@ MODELS: dict[str, type[AutoregressiveImageModel]] = {
     "pixelrnn": PixelRNN,
     "multiscale_pixelrnn": MultiScalePixelRNN,
     "gated_pixelcnn": GatedPixelCNN,
+    "pixelcnn_pp": PixelCNNPlusPlus,
 }
 
 # Fields that come from the data, never from a preset or an architecture override.
@@ -80,6 +82,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Ours: minutes on a CPU on the 8×8 digits.
     "gated-pixelcnn-small": {"name": "gated_pixelcnn", "hidden_channels": 16, "num_layers": 4, "kernel_size": 3,
                              "first_kernel_size": 7, "output_channels": 32, "conditioning": "onehot"},
+    # PixelCNN++ (Salimans et al., ICLR 2017): 5 ResNet blocks per stage, 160 filters, 10 logistic mixtures,
+    # dropout 0.5 (CIFAR-10). Ours: the small one.
+    "pixelcnn-pp-cifar10": {"name": "pixelcnn_pp", "hidden_channels": 160, "num_layers": 5, "num_mixtures": 10,
+                            "dropout": 0.5},
+    "pixelcnn-pp-small": {"name": "pixelcnn_pp", "hidden_channels": 40, "num_layers": 1, "num_mixtures": 5,
+                          "dropout": 0.0},
 }
 
 # Training defaults that come with a preset (the command line and ``train(config=...)`` win over them). The
@@ -88,6 +96,10 @@ PAPER_RMSPROP = {"optimizer": "rmsprop", "lr": 1e-3, "grad_clip": 1.0}
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
     name: PAPER_RMSPROP for name, fields in PRESETS.items() if fields["name"] in ("pixelrnn", "multiscale_pixelrnn")
 }
+# PixelCNN++: Adam, lr 10⁻³ decayed by 0.999995 per step, Polyak averaging 0.9995 (the authors' code defaults).
+PRESET_TRAINING.update({name: {"optimizer": "adam", "lr": 1e-3, "schedule": "exponential", "lr_decay": 0.999995,
+                               "ema_decay": 0.9995}
+                        for name, fields in PRESETS.items() if fields["name"] == "pixelcnn_pp"})
 
 
 def training_defaults(name_or_preset: str) -> dict[str, Any]:
@@ -151,5 +163,5 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = ["DATA_FIELDS", "MODELS", "PRESETS", "PRESET_TRAINING", "AutoregressiveImageModel", "GatedPixelCNN",
-           "MultiScalePixelRNN", "PixelCNN", "PixelRNN", "build_model", "count_parameters", "model_config",
-           "training_defaults"]
+           "MultiScalePixelRNN", "PixelCNN", "PixelCNNPlusPlus", "PixelRNN", "build_model", "count_parameters",
+           "model_config", "training_defaults"]

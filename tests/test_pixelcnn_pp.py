@@ -1,0 +1,265 @@
+"""PixelCNN++ network: causality and receptive field by gradients, shapes, errors, dropout, labels, size."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+
+import pytest
+import torch
+
+from pixelrnn.checkpoint import load_checkpoint, load_model
+from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.errors import ConfigError
+from pixelrnn.models import build_model, model_config, training_defaults
+from pixelrnn.nn import pixelcnn_pp
+from pixelrnn.nn.pixelcnn_pp import PixelCNNPlusPlusNetwork
+from pixelrnn.sampler import sample_images
+from pixelrnn.training import train
+
+PAPER_PARAMETERS = 53_618_660  # filters 160, 5 blocks per stage, RGB, 100 outputs (10 logistic mixtures)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The gradient probes are tiny float64 batches: extra threads on shared cores only add overhead."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _network(channels: int = 3, blocks: int = 1, num_classes: int = 0, **kwargs) -> PixelCNNPlusPlusNetwork:
+    torch.manual_seed(0)
+    return PixelCNNPlusPlusNetwork(channels, 10, filters=8, blocks_per_stage=blocks, num_classes=num_classes,
+                                   **kwargs)
+
+
+def dependencies(network: torch.nn.Module, channels: int, height: int, width: int, *, num_trials: int = 2,
+                 label: int | None = None) -> torch.Tensor:
+    """Bool (H·W, C, H·W): [p, c, q] is True where output pixel p has a non-zero gradient on input (c, q).
+
+    One backward pass per trial: batch element p holds its own random input and contributes the outputs (summed
+    over the output channels) of pixel p only, so the gradient on element p's input is ∂ output(p) / ∂ input.
+    """
+    net = copy.deepcopy(network).double().eval()
+    num_pixels = height * width
+    depends = torch.zeros(num_pixels, channels, num_pixels, dtype=torch.bool)
+    index = torch.arange(num_pixels)
+    for trial in range(num_trials):
+        generator = torch.Generator().manual_seed(trial)
+        inputs = torch.randn(num_pixels, channels, height, width, generator=generator, dtype=torch.float64)
+        inputs.requires_grad_(True)
+        y = None if label is None else torch.full((num_pixels,), label)
+        outputs = net(inputs, y).sum(dim=1).reshape(num_pixels, num_pixels)  # (N, H·W)
+        (grad,) = torch.autograd.grad(outputs[index, index].sum(), inputs)  # (N, C, H, W)
+        depends |= grad.reshape(num_pixels, channels, num_pixels) != 0
+    return depends
+
+
+def strictly_before(height: int, width: int) -> torch.Tensor:
+    """Bool (H·W, H·W): [p, q] is True where input pixel q comes strictly before output pixel p in raster order."""
+    rank = torch.arange(height * width)
+    return rank.reshape(1, -1) < rank.reshape(-1, 1)
+
+
+def _leaks(depends: torch.Tensor, width: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """((row, col) of the output, (row, col) of the input) for every dependency at or after the output pixel."""
+    forbidden = ~strictly_before(depends.shape[0] // width, width)  # (H·W, H·W)
+    pairs = (depends.any(dim=1) & forbidden).nonzero().tolist()
+    return [(divmod(out, width), divmod(inp, width)) for out, inp in pairs]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_no_output_depends_on_its_own_pixel_or_a_later_one(channels, num_classes):
+    depends = dependencies(_network(channels, num_classes=num_classes), channels, 8, 8,
+                           label=2 if num_classes else None)
+    assert _leaks(depends, 8) == []
+    assert not depends[0].any()  # the first pixel is predicted from nothing
+    assert depends.sum() > 0.9 * strictly_before(8, 8).sum() * channels  # and it is not trivially zero
+
+
+def test_every_earlier_pixel_is_seen_with_two_blocks_per_stage():
+    depends = dependencies(_network(3, blocks=2), 3, 8, 8)
+    expected = strictly_before(8, 8).unsqueeze(1).expand(-1, 3, -1)  # (H·W, C, H·W): every channel of the past
+    assert torch.equal(depends, expected)
+
+
+def test_one_block_per_stage_sees_six_columns_back_in_odd_rows():
+    """The receptive field is bounded (as in the reference code): 4R + 2 columns along a row at full resolution.
+
+    Odd rows get nothing of their own row, or of the row above, from the downsampled stages, so with R = 1 output
+    (i, 7) misses (i, 0) and output (i, 0) misses (i − 1, 7), for odd i; everything else before is seen.
+    """
+    depends = dependencies(_network(1, blocks=1), 1, 8, 8)[:, 0]  # (H·W, H·W)
+    missing = (strictly_before(8, 8) & ~depends).nonzero().tolist()
+    expected = sorted([(i * 8, (i - 1) * 8 + 7) for i in (1, 3, 5, 7)] + [(i * 8 + 7, i * 8) for i in (1, 3, 5, 7)])
+    assert sorted(map(tuple, missing)) == expected
+    assert _leaks(depends.unsqueeze(1), 8) == []
+
+
+@pytest.mark.parametrize(("shift", "num_leaks"), [("down_shift", 284), ("right_shift", 64)])
+def test_a_network_without_the_input_shift_is_caught(monkeypatch, shift, num_leaks):
+    """Without the first layer's down shift, u and ul read the current row (the pixel itself and the pixels to its
+    right); without the right shift, ul reads the pixel itself only."""
+    monkeypatch.setattr(pixelcnn_pp, shift, lambda x: x)
+    leaks = _leaks(dependencies(_network(1), 1, 8, 8), 8)
+    assert {output for output, source in leaks if output == source} == {divmod(p, 8) for p in range(64)}
+    assert len(leaks) == num_leaks
+
+
+@pytest.mark.parametrize(("height", "width"), [(8, 8), (16, 16), (8, 12)])
+def test_output_shape(height, width):
+    network = _network(3).eval()
+    outputs = network(torch.rand(2, 3, height, width) * 2 - 1)
+    assert outputs.shape == (2, 10, height, width)
+    assert torch.isfinite(outputs).all()
+
+
+@pytest.mark.parametrize(("height", "width"), [(6, 6), (8, 6), (10, 8)])
+def test_image_sides_not_divisible_by_four_are_rejected(height, width):
+    with pytest.raises(ConfigError, match=f"divisible by 4, got {height}×{width}"):
+        _network(1)(torch.zeros(1, 1, height, width))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"filters": 0}, "filters must be at least 1, got 0"),
+    ({"blocks_per_stage": 0}, "blocks_per_stage must be at least 1, got 0"),
+    ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+    ({"dropout": -0.1}, r"dropout must be in \[0, 1\), got -0.1"),
+    ({"num_classes": -1}, "num_classes must be >= 0, got -1"),
+    ({"out_channels": 0}, "out_channels must be at least 1, got 0"),
+])
+def test_bad_arguments_are_rejected(kwargs, message):
+    arguments = {"image_channels": 3, "out_channels": 10, **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        PixelCNNPlusPlusNetwork(**arguments)
+
+
+def test_dropout_is_active_in_training_and_off_in_evaluation():
+    network = _network(3, dropout=0.5)
+    inputs = torch.rand(2, 3, 8, 8) * 2 - 1
+    network.train()
+    first, second = network(inputs), network(inputs)
+    assert (first - second).abs().max() > 1e-4
+    network.eval()
+    assert torch.equal(network(inputs), network(inputs))
+    no_dropout = _network(3, dropout=0.0).train()  # same seed, same weights: dropout 0 is the eval network
+    assert torch.allclose(no_dropout(inputs), network(inputs), atol=1e-6)
+
+
+def test_labels_change_the_output_and_are_required_exactly_when_conditional():
+    network = _network(3, num_classes=4).eval()
+    inputs = torch.rand(2, 3, 8, 8) * 2 - 1
+    zeros, ones = network(inputs, torch.tensor([0, 0])), network(inputs, torch.tensor([1, 1]))
+    assert (zeros - ones).abs().max() > 1e-4
+    assert torch.equal(network(inputs, torch.tensor([0, 1]))[0], zeros[0])  # each image uses its own label
+    with pytest.raises(ConfigError, match="conditioned on 4 classes"):
+        network(inputs)
+    with pytest.raises(ConfigError, match="unconditional"):
+        _network(3)(inputs, torch.tensor([0, 1]))
+
+
+def paper_parameter_count(filters: int, blocks: int, channels: int, out_channels: int, num_classes: int = 0) -> int:
+    """Parameters of the network from its layer list (weights + biases; k = kernel area: 6 for 2×3, 4 for 2×2)."""
+    f, r = filters, blocks
+
+    def block(k: int, shortcut: int) -> int:
+        conv_in = 2 * f * f * k + f  # concat_elu doubles the channels: 2F → F
+        nin = 2 * shortcut * f + f if shortcut else 0  # 1×1 on concat_elu(shortcut)
+        conv_out = 2 * f * 2 * f * k + 2 * f  # 2F → 2F (value and gate)
+        return conv_in + nin + conv_out + (2 * f * f + 2 * f if num_classes else 0)  # the block's projection
+
+    inputs = (channels + 1) * f * (6 + 3 + 2) + 3 * f  # 2×3, 1×3 and 2×1 convs on [x, 1]
+    down = 3 * r * (block(6, 0) + block(4, f))
+    resample = 2 * 2 * ((6 + 4) * f * f + 2 * f)  # 2 strided convs + 2 transposed convs, each stream
+    up = (3 * r + 2) * (block(6, f) + block(4, 2 * f))
+    output = f * out_channels + out_channels
+    embedding = num_classes * f  # the shared label embedding, d = F (``embedding`` conditioning)
+    return inputs + down + resample + up + output + embedding
+
+
+def test_parameter_count_of_the_paper_configuration():
+    with torch.device("meta"):  # no memory, no initialisation cost
+        network = PixelCNNPlusPlusNetwork(3, 100, filters=160, blocks_per_stage=5)
+        conditional = PixelCNNPlusPlusNetwork(3, 100, filters=160, blocks_per_stage=5, num_classes=10)
+    count = sum(parameter.numel() for parameter in network.parameters())
+    assert count == paper_parameter_count(160, 5, 3, 100) == PAPER_PARAMETERS
+    conditional_count = sum(parameter.numel() for parameter in conditional.parameters())
+    assert conditional_count == paper_parameter_count(160, 5, 3, 100, num_classes=10)
+    blocks = 2 * (6 * 5 + 2)  # u and ul blocks: 3R down and 3R + 2 up in each stream
+    assert conditional_count - count == 10 * 160 + blocks * (160 * 2 * 160 + 2 * 160)  # embedding + projections
+
+
+# ------------------------------------------------------------------ the model: network + mixture head
+def _model(channels: int, levels: int, size: int = 4, **fields):
+    torch.manual_seed(0)
+    fields = {"hidden_channels": 4, "num_layers": 1, "num_mixtures": 2, **fields}
+    return build_model(model_config("pixelcnn_pp", (channels, size, size), levels, **fields)).double().eval()
+
+
+def test_model_probabilities_of_every_image_sum_to_one():
+    model = _model(1, 2)  # 2^16 binary 4×4 images
+    with torch.no_grad():  # sharpen the untrained model so that its distribution is far from uniform
+        for parameter in model.parameters():
+            parameter.mul_(3.0)
+    values = torch.arange(2 ** 16)
+    images = ((values[:, None] >> torch.arange(16)) & 1).reshape(-1, 1, 4, 4)  # every image once
+    with torch.no_grad():
+        probabilities = torch.cat([model.log_prob(chunk).exp() for chunk in images.split(8192)])
+    assert probabilities.sum().item() == pytest.approx(1.0, abs=1e-9)
+    assert probabilities.max().item() > 3 / len(images)
+
+
+@pytest.mark.parametrize("channels,levels", [(1, 3), (3, 2)])
+def test_sampled_completions_follow_the_model(channels, levels):
+    """Keep all but the last two pixels; sampled completions must match exp(log_prob) renormalised."""
+    model = _model(channels, levels)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(2.0)
+    given = torch.randint(0, levels, (1, channels, 4, 4), generator=torch.Generator().manual_seed(5))
+    missing = [(3, 2), (3, 3)]
+    completions = list(itertools.product(range(levels), repeat=2 * channels))
+    candidates = given.repeat(len(completions), 1, 1, 1)
+    for index, values in enumerate(completions):
+        for pixel, (row, col) in enumerate(missing):
+            candidates[index, :, row, col] = torch.tensor(values[pixel * channels:(pixel + 1) * channels])
+    with torch.no_grad():
+        probabilities = torch.softmax(model.log_prob(candidates), dim=0)
+    known = given.repeat(20_000, 1, 1, 1)
+    for row, col in missing:
+        known[:, :, row, col] = -1
+    samples = sample_images(model, 20_000, known=known, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(samples[:, :, :3], known[:, :, :3])
+    index = torch.zeros(len(samples), dtype=torch.long)
+    for row, col in missing:
+        for channel in range(channels):
+            index = index * levels + samples[:, channel, row, col]
+    frequencies = torch.bincount(index, minlength=len(completions)).double() / len(samples)
+    assert 0.5 * (frequencies - probabilities).abs().sum().item() < 0.03
+
+
+def test_partially_known_pixels_are_refused():
+    model = _model(3, 4)
+    known = torch.full((1, 3, 4, 4), -1)
+    known[0, 0, 0, 0] = 1  # R given, G and B not
+    with pytest.raises(ConfigError, match="whole pixels"):
+        sample_images(model, 1, known=known)
+
+
+def test_small_preset_trains_with_its_averaged_weights(tmp_path):
+    data = DataConfig(name="digits", max_train_images=64, max_test_images=16)
+    config = TrainConfig(**{**training_defaults("pixelcnn-pp-small"), "epochs": 3, "batch_size": 16,
+                            "sample_every": 0, "log_every": 1, "device": "cpu", "lr": 3e-3})
+    assert config.ema_decay == 0.9995 and config.optimizer == "adam"
+    train(tmp_path, data=data, model="pixelcnn-pp-small", model_overrides={"hidden_channels": 8}, config=config)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [line["nats_per_image"] for line in lines if line["kind"] == "train"]
+    assert sum(losses[-3:]) < sum(losses[:3])
+    checkpoint = load_checkpoint(tmp_path / "last.pt")
+    assert checkpoint["ema"] is not None
+    loaded = load_model(tmp_path / "last.pt")
+    assert all(torch.equal(tensor, checkpoint["ema"][name]) for name, tensor in loaded.state_dict().items())
