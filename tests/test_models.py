@@ -95,7 +95,8 @@ def test_wrong_image_shape_raises_one_line_data_error():
 
 
 def test_unknown_names_raise_config_error_listing_the_choices():
-    with pytest.raises(ConfigError, match="pixelcnn, pixelrnn, multiscale_pixelrnn, gated_pixelcnn, pixelcnn_pp, pixelcnn-cifar10"):
+    every_name = "pixelcnn, pixelrnn, multiscale_pixelrnn, gated_pixelcnn, pixelcnn_pp, pixelcnn-cifar10"
+    with pytest.raises(ConfigError, match=every_name):
         model_config("pixelcnm", (1, 8, 8), 256)
     with pytest.raises(ConfigError, match="choose from: pixelcnn"):
         build_model(ModelConfig(name="pixelcnm"))

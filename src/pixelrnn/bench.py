@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,7 +25,12 @@ from pixelrnn.runtime import resolve_device
 
 @dataclass
 class BenchResult:
-    """One model's speed. Times are wall-clock seconds, means over the timed repetitions (after warm-up)."""
+    """One model's speed. Times are wall-clock seconds, means over the timed repetitions (after warm-up).
+
+    ``peak_memory_mib``: on a GPU, the peak of allocated tensor memory during this benchmark; on a CPU, the
+    process's peak resident memory so far (``ru_maxrss``), a per-model figure only when one model is measured
+    per process, as ``benchmarks/*.sh`` do.
+    """
 
     model: str
     image_shape: tuple[int, int, int]
@@ -34,6 +40,7 @@ class BenchResult:
     device: str
     train_seconds_per_step: float
     eval_seconds_per_batch: float
+    peak_memory_mib: float
 
     @property
     def train_images_per_second(self) -> float:
@@ -99,12 +106,20 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     def eval_batch() -> None:
         network.log_prob(images)
 
+    if target.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(target)
     network.train()
     train_seconds = _timed(train_step, target, warmup, repeats)
     network.eval()
     eval_seconds = _timed(eval_batch, target, warmup, repeats)
     return BenchResult(model, tuple(image_shape), num_levels, batch_size, count_parameters(network), str(target),
-                       train_seconds, eval_seconds)
+                       train_seconds, eval_seconds, _peak_memory_mib(target))
+
+
+def _peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def machine_description(device: str = "auto") -> str:

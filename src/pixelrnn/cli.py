@@ -17,7 +17,16 @@ from typing import Any
 import torch
 
 from pixelrnn import __version__
-from pixelrnn.config import CELLS, DATASETS, OPTIMIZERS, RECURRENT_LAYERS, SCHEDULES, DataConfig, TrainConfig
+from pixelrnn.config import (
+    CELLS,
+    CONDITIONINGS,
+    DATASETS,
+    OPTIMIZERS,
+    RECURRENT_LAYERS,
+    SCHEDULES,
+    DataConfig,
+    TrainConfig,
+)
 from pixelrnn.errors import PixelRNNError
 from pixelrnn.models import MODELS, PRESETS, training_defaults
 from pixelrnn.runtime import is_main_process
@@ -25,7 +34,7 @@ from pixelrnn.runtime import is_main_process
 # flag → ModelConfig field, for the architecture overrides of `train`
 MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "kernel_size": "kernel_size",
                "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
-               "subsample_factor": "subsample_factor"}
+               "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
                 "seed", "device")
@@ -123,6 +132,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--cell", choices=CELLS, help="PixelRNN recurrent cell (override the preset)")
     model.add_argument("--skip-connections", action="store_true", default=None,
                        help="PixelRNN: learnable skip connections from every layer to the output")
+    model.add_argument("--conditioning", choices=CONDITIONINGS,
+                       help="with --conditional: how the label enters each layer (default: the preset's, or embedding)")
+    model.add_argument("--dropout", type=float, help="PixelCNN++: dropout inside every block (override the preset)")
     opt = parser.add_argument_group("training (defaults: see TrainConfig)")
     for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=_positive_int)
@@ -176,7 +188,7 @@ def run_train(args: argparse.Namespace) -> int:
     train_values = _given(args, TRAIN_FIELDS)
     model_overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items()
                        if getattr(args, flag) is not None}
-    model_overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections")))
+    model_overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "conditioning", "dropout")))
     if args.resume:
         result = train(args.run_dir, resume=True, train_overrides=train_values)
     else:
@@ -243,13 +255,15 @@ def run_bench(args: argparse.Namespace) -> int:
     for model in args.model:  # every model is built once before the first (long) measurement
         build_model(model_config(model, args.image_shape, args.levels))
     print(f"machine: {machine_description(args.device)}")
-    print("| model | image | batch | parameters | train images/s | eval images/s |\n|---|---|---|---|---|---|")
+    print("| model | image | batch | parameters | train images/s | eval images/s | peak memory (MiB) |\n"
+          "|---|---|---|---|---|---|---|")
     for model in args.model:
         result = benchmark(model, args.image_shape, args.levels, args.batch_size, args.repeats, args.warmup,
                            args.device)
         shape = "×".join(str(size) for size in result.image_shape)
         print(f"| {model} | {shape}, {result.num_levels} levels | {result.batch_size} | {result.parameters:,} | "
-              f"{result.train_images_per_second:.3g} | {result.eval_images_per_second:.3g} |", flush=True)
+              f"{result.train_images_per_second:.3g} | {result.eval_images_per_second:.3g} | "
+              f"{result.peak_memory_mib:,.0f} |", flush=True)
         if args.json:
             with open(args.json, "a") as handle:
                 handle.write(json.dumps({**result.to_dict(), "machine": machine_description(args.device)}) + "\n")

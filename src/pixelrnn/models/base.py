@@ -19,6 +19,15 @@ from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.nn.conditioning import ClassConditioning
 
 
+def check_colour_groups(config: ModelConfig, model_name: str) -> None:
+    """ConfigError unless h and the output width give every colour group at least one feature map."""
+    colors = config.image_channels
+    for field_name in ("hidden_channels", "output_channels"):
+        if getattr(config, field_name) < colors:
+            raise ConfigError(f"{model_name} {field_name} must be at least the number of colour channels ({colors}) "
+                              f"so that each colour group has feature maps, got {getattr(config, field_name)}")
+
+
 def class_conditioning(config: ModelConfig, layer_channels: list[int]) -> ClassConditioning | None:
     """The model's :class:`ClassConditioning` over layers of ``layer_channels`` maps, or None if unconditional."""
     if config.num_classes == 0:

@@ -38,7 +38,7 @@ from torch import nn
 
 from pixelrnn.config import ModelConfig
 from pixelrnn.errors import ConfigError
-from pixelrnn.models.base import AutoregressiveImageModel, class_conditioning
+from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning
 from pixelrnn.nn.masked_conv import MaskedConv2d, causal_mask
 
 
@@ -148,11 +148,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         colors, p = config.image_channels, config.hidden_channels
-        for field_name in ("hidden_channels", "output_channels"):
-            if getattr(config, field_name) < colors:
-                raise ConfigError(f"Gated PixelCNN {field_name} must be at least the number of colour channels "
-                                  f"({colors}) so that each colour group has feature maps, "
-                                  f"got {getattr(config, field_name)}")
+        check_colour_groups(config, "Gated PixelCNN")
         for field_name in ("kernel_size", "first_kernel_size"):
             if getattr(config, field_name) < 1 or getattr(config, field_name) % 2 == 0:
                 raise ConfigError(f"Gated PixelCNN {field_name} must be odd, got {getattr(config, field_name)}")

@@ -27,8 +27,7 @@ import torch
 from torch import nn
 
 from pixelrnn.config import ModelConfig
-from pixelrnn.errors import ConfigError
-from pixelrnn.models.base import AutoregressiveImageModel, class_conditioning
+from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning
 from pixelrnn.nn.masked_conv import MaskedConv2d
 
 
@@ -75,11 +74,7 @@ class PixelCNN(AutoregressiveImageModel):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         colors, h = config.image_channels, config.hidden_channels
-        for field_name in ("hidden_channels", "output_channels"):
-            if getattr(config, field_name) < colors:
-                raise ConfigError(f"PixelCNN {field_name} must be at least the number of colour channels "
-                                  f"({colors}) so that each colour group has feature maps, "
-                                  f"got {getattr(config, field_name)}")
+        check_colour_groups(config, "PixelCNN")
         self.input_conv = MaskedConv2d(colors, 2 * h, config.first_kernel_size, "A", colors)
         self.conditioning = class_conditioning(config, [2 * h] * (config.num_layers + 1))
         self.blocks = nn.ModuleList([ResidualBlock(h, config.kernel_size, colors) for _ in range(config.num_layers)])
