@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,8 +79,16 @@ def is_main_process() -> bool:
 
 
 def teardown_runtime(runtime: Runtime) -> None:
-    """Leave the process group, if this process joined one."""
+    """Leave the process group, if this process joined one, after every process has come this far.
+
+    Without the barrier a fast rank could tear its gloo group down while a slower one still finishes its
+    last steps; that raced at exit (a rank aborted with "terminate called without an active exception").
+    Called from a ``finally`` block while an exception propagates, it skips the barrier: the other ranks
+    may never reach it, and torchrun stops them when this one fails.
+    """
     if runtime.distributed and dist.is_initialized():
+        if sys.exc_info()[0] is None:
+            dist.barrier()
         dist.destroy_process_group()
 
 
