@@ -162,6 +162,8 @@ def _add_sample(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--num-images", type=_positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--sampler", choices=("auto", "fast", "plain"), default="auto",
+                        help="fast: incremental (PixelRNNs so far); plain: one pass per sub-pixel (default: auto)")
     labels = parser.add_mutually_exclusive_group()
     labels.add_argument("--class", dest="class_label", type=int, help="conditional models: every image of class K")
     labels.add_argument("--per-class", type=_positive_int,
@@ -241,7 +243,7 @@ def run_sample(args: argparse.Namespace) -> int:
         raise PixelRNNError(f"--out must name a .png file, got {out}")
     labels, columns, count = _sample_labels(args)
     images, num_levels = sample(args.checkpoint, count, seed=args.seed, temperature=args.temperature,
-                                labels=labels, device=args.device, progress=sys.stderr.isatty())
+                                labels=labels, device=args.device, progress=sys.stderr.isatty(), sampler=args.sampler)
     save_image_grid(images, num_levels, out, columns=columns)
     npz = save_images_npz(images, out.with_suffix(".npz"), labels=labels)
     print(f"wrote {len(images)} samples to {out} and {npz}")

@@ -8,13 +8,16 @@ import torch
 
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.errors import ConfigError
+from pixelrnn.incremental import fast_sample_images, has_fast_sampler
 from pixelrnn.runtime import resolve_device
 from pixelrnn.sampler import sample_images
 
+SAMPLERS = ("auto", "fast", "plain")
+
 
 def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, temperature: float = 1.0,
-           labels: torch.Tensor | None = None, device: str = "auto",
-           progress: bool = False) -> tuple[torch.Tensor, int]:
+           labels: torch.Tensor | None = None, device: str = "auto", progress: bool = False,
+           sampler: str = "auto", known: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Draw images from the model stored in a checkpoint.
 
     The same checkpoint, seed, number of images and device give the same images.
@@ -27,6 +30,9 @@ def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, tem
         labels: int64 (num_images,) class labels for a class-conditional model (default: 0, 1, 2, … cycling).
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         progress: show a progress bar over rows.
+        sampler: ``fast`` (incremental, :mod:`pixelrnn.incremental`), ``plain`` (one network pass per sub-pixel,
+            the reference) or ``auto`` (fast where the model has one).
+        known: int64 (num_images, C, H, W), values ≥ 0 to keep and −1 to sample (image completion).
 
     Returns:
         (images int64 (N, C, H, W) in [0, L − 1], num_levels L).
@@ -35,12 +41,16 @@ def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, tem
         raise ConfigError(f"number of images must be at least 1, got {num_images}")
     if temperature <= 0:
         raise ConfigError(f"temperature must be positive, got {temperature}")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler '{sampler}' (choose from: {', '.join(SAMPLERS)})")
     torch_device = resolve_device(device)
     model = model_from_checkpoint(load_checkpoint(checkpoint_path), torch_device)
     num_classes = model.config.num_classes
     if num_classes and labels is None:
         labels = torch.arange(num_images) % num_classes
     generator = torch.Generator(device=torch_device).manual_seed(seed)
-    images = sample_images(model, num_images, labels=labels, temperature=temperature, generator=generator,
-                           progress=progress)
+    fast = sampler == "fast" or (sampler == "auto" and has_fast_sampler(model))
+    draw = fast_sample_images if fast else sample_images
+    images = draw(model, num_images, labels=labels, known=known, temperature=temperature, generator=generator,
+                  progress=progress)
     return images, model.config.num_levels
