@@ -163,7 +163,7 @@ def _add_sample(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--sampler", choices=("auto", "fast", "plain"), default="auto",
-                        help="fast: incremental (PixelRNNs so far); plain: one pass per sub-pixel (default: auto)")
+                        help="fast: incremental (not PixelCNN++ yet); plain: a pass per sub-pixel (default: auto)")
     labels = parser.add_mutually_exclusive_group()
     labels.add_argument("--class", dest="class_label", type=int, help="conditional models: every image of class K")
     labels.add_argument("--per-class", type=_positive_int,

@@ -13,11 +13,15 @@ from tqdm.auto import tqdm
 
 from pixelrnn.errors import ConfigError
 from pixelrnn.incremental.common import Stepper
+from pixelrnn.incremental.convolutional import GatedPixelCNNStepper, PixelCNNStepper
 from pixelrnn.incremental.recurrent import PixelRNNStepper
+from pixelrnn.models.gated_pixelcnn import GatedPixelCNN
 from pixelrnn.models.multiscale import MultiScalePixelRNN
+from pixelrnn.models.pixelcnn import PixelCNN
 from pixelrnn.models.pixelrnn import PixelRNN
 
-FAST_MODELS = (PixelRNN, MultiScalePixelRNN)
+STEPPERS = {PixelRNN: PixelRNNStepper, PixelCNN: PixelCNNStepper, GatedPixelCNN: GatedPixelCNNStepper}
+FAST_MODELS = (*STEPPERS, MultiScalePixelRNN)
 
 
 def has_fast_sampler(model: torch.nn.Module) -> bool:
@@ -48,7 +52,7 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
     try:
         if isinstance(model, MultiScalePixelRNN):
             return _multiscale(model, known, labels, temperature, generator, progress)
-        stepper = PixelRNNStepper(model, len(known), labels)
+        stepper = STEPPERS[type(model)](model, len(known), labels)
         return run_stepper(stepper, model, known, temperature, generator, progress)
     finally:
         model.train(was_training)

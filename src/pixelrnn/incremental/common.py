@@ -43,14 +43,16 @@ class Convolutions:
             self._matrices[key] = (weight.reshape(weight.shape[0], -1).t().contiguous(), conv.bias)
         return self._matrices[key]
 
-    def at(self, conv: nn.Conv2d, features: torch.Tensor, row: int, col: int) -> torch.Tensor:
+    def at(self, conv: nn.Conv2d, features: torch.Tensor, row: int, col: int,
+           corner: tuple[int, int] | None = None) -> torch.Tensor:
         """The output at (row, col) of ``conv`` over ``features`` (B, C, H, W): (B, out).
 
-        Only the kernel's window around (row, col) is read, so the cost does not grow with the image.
+        Only the kernel's window is read, so the cost does not grow with the image. The window's top-left
+        corner is (row − ph, col − pw) for a 'same'-padded convolution, or ``corner`` when given.
         """
         kh, kw = conv.kernel_size
-        ph, pw = conv.padding
-        patch = window(features, (row - ph, row - ph + kh), (col - pw, col - pw + kw))  # (B, C, kh, kw)
+        top, left = corner if corner is not None else (row - conv.padding[0], col - conv.padding[1])
+        patch = window(features, (top, top + kh), (left, left + kw))  # (B, C, kh, kw)
         return self.pointwise(conv, patch.flatten(1))
 
     def pointwise(self, conv: nn.Module, vectors: torch.Tensor) -> torch.Tensor:
