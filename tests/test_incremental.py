@@ -99,3 +99,34 @@ def test_sample_command_takes_the_sampler(tmp_path, capsys):
           config=TrainConfig(epochs=1, sample_every=0, device="cpu"))
     assert main(["sample", str(pixelcnn_pp_run), "--sampler", "fast", "--out", str(tmp_path / "x.png")]) == 2
     assert "no fast sampler" in capsys.readouterr().err
+
+
+def test_complete_keeps_the_top_rows_and_draws_the_rest(tmp_path, capsys):
+    from PIL import Image
+
+    from pixelrnn.config import DataConfig, TrainConfig
+    from pixelrnn.training import train
+
+    data = DataConfig(name="digits", max_train_images=32, max_test_images=16)
+    train(tmp_path / "run", data=data, model="diagonal-bilstm-small", model_overrides={"hidden_channels": 4},
+          config=TrainConfig(epochs=1, batch_size=16, sample_every=0, device="cpu"))
+    out = tmp_path / "completions.png"
+    argv = ["complete", str(tmp_path / "run"), "--test-index", "3", "--keep-rows", "4", "-n", "5", "--out", str(out),
+            "--device", "cpu"]
+    assert main(argv) == 0
+    grid = np.load(out.with_suffix(".npz"))["images"]  # original, occluded, 5 completions
+    assert grid.shape == (7, 1, 8, 8)
+    assert (grid[2:, :, :4] == grid[0, :, :4]).all()  # the kept rows
+    assert (grid[1, :, 4:] == 8).all()  # occluded: mid-grey of 17 levels
+    assert len({completion.tobytes() for completion in grid[2:]}) > 1  # different completions
+    png = tmp_path / "digit.png"
+    Image.fromarray((grid[0, 0].astype(np.float64) * 255 / 16).round().astype(np.uint8)).save(png)
+    assert main(["complete", str(tmp_path / "run"), "--image", str(png), "--keep-pixels", "20", "-n", "2",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    from_png = np.load(out.with_suffix(".npz"))["images"]
+    assert (from_png[0] == grid[0]).all() and (from_png[2:].reshape(2, -1)[:, :20] == grid[0].reshape(-1)[:20]).all()
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "big.png")
+    for bad, expected in ((["--test-index", "0", "--keep-rows", "8"], "keep [0, 7] rows"),
+                          (["--image", str(tmp_path / "big.png"), "--keep-rows", "2"], "expects 1×8×8 images")):
+        assert main(["complete", str(tmp_path / "run"), *bad, "--out", str(out)]) == 2
+        assert expected in capsys.readouterr().err

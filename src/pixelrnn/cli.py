@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands.add_parser("train", help="train a model; writes a run folder"))
     _add_eval(commands.add_parser("eval", help="exact test NLL (nats/image) and bits/dim of a checkpoint"))
     _add_sample(commands.add_parser("sample", help="draw images from a checkpoint into a PNG grid and .npz"))
+    _add_complete(commands.add_parser("complete", help="keep the top of an image, sample the rest (a grid PNG)"))
     _add_classify(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"))
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
     return parser
@@ -81,6 +82,23 @@ def _image_shape(text: str) -> tuple[int, int, int]:
     if len(shape) != 3 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"expected C×H×W such as 3x32x32, got {text!r}")
     return shape
+
+
+def _add_complete(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", help="a PNG of the model's size and channels (0..255, rescaled to its levels)")
+    source.add_argument("--test-index", type=int, help="test image K of the checkpoint's data set")
+    keep = parser.add_mutually_exclusive_group(required=True)
+    keep.add_argument("--keep-rows", type=int, help="keep the top R rows")
+    keep.add_argument("--keep-pixels", type=int, help="keep the first N pixels in raster order")
+    parser.add_argument("-n", "--num-samples", type=_positive_int, default=8)
+    parser.add_argument("--class", dest="class_label", type=int, help="conditional models: complete as class K")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--sampler", choices=("auto", "fast", "plain"), default="auto")
+    parser.add_argument("--out", default="completions.png", help="PNG grid: original, occluded, completions")
+    parser.add_argument("--device", default="auto")
 
 
 def _add_classify(parser: argparse.ArgumentParser) -> None:
@@ -289,6 +307,29 @@ def _sample_labels(args: argparse.Namespace) -> tuple[torch.Tensor | None, int |
     return torch.full((args.num_images,), args.class_label, dtype=torch.long), None, args.num_images
 
 
+def run_complete(args: argparse.Namespace) -> int:
+    from pixelrnn.checkpoint import load_checkpoint
+    from pixelrnn.complete import complete, dataset_test_image, image_from_png, known_prefix
+    from pixelrnn.plots import save_image_grid, save_images_npz
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise PixelRNNError(f"--out must name a .png file, got {out}")
+    checkpoint = load_checkpoint(args.checkpoint)
+    config = checkpoint["model_config"]
+    shape = (config["image_channels"], config["image_height"], config["image_width"])
+    image = (image_from_png(args.image, shape, config["num_levels"]) if args.image
+             else dataset_test_image(checkpoint, args.test_index))
+    known = known_prefix(image, args.keep_rows, args.keep_pixels)
+    grid, num_levels = complete(args.checkpoint, image, known, args.num_samples, seed=args.seed,
+                                temperature=args.temperature, label=args.class_label, device=args.device,
+                                sampler=args.sampler)
+    save_image_grid(grid, num_levels, out, columns=len(grid))
+    npz = save_images_npz(grid, out.with_suffix(".npz"))
+    print(f"wrote the original, the occluded input and {args.num_samples} completions to {out} and {npz}")
+    return 0
+
+
 def run_classify(args: argparse.Namespace) -> int:
     from pixelrnn.classify import classify
 
@@ -306,8 +347,8 @@ def run_classify(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "classify": run_classify,
-            "bench": run_bench}
+COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "complete": run_complete,
+            "classify": run_classify, "bench": run_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
