@@ -1,4 +1,4 @@
-"""The ``pixelrnn`` command: ``train``, ``eval``, ``sample`` and ``bench`` over the library functions.
+"""The ``pixelrnn`` command line: its parser and entry point; :mod:`pixelrnn.commands` runs each subcommand.
 
 User mistakes (a missing file, a corrupt checkpoint, an unknown name, an out-of-range value) end with one
 line on stderr, ``pixelrnn: error: ...``, and exit status 2; an interrupted training run exits with 130
@@ -8,15 +8,11 @@ after saving its checkpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from pathlib import Path
-from typing import Any
-
-import torch
 
 from pixelrnn import __version__
+from pixelrnn.commands import COMMANDS, MODEL_FLAGS
 from pixelrnn.config import (
     CELLS,
     CONDITIONINGS,
@@ -24,20 +20,9 @@ from pixelrnn.config import (
     OPTIMIZERS,
     RECURRENT_LAYERS,
     SCHEDULES,
-    DataConfig,
-    TrainConfig,
 )
 from pixelrnn.errors import PixelRNNError
-from pixelrnn.models import MODELS, PRESETS, training_defaults
-from pixelrnn.runtime import is_main_process
-
-# flag → ModelConfig field, for the architecture overrides of `train`
-MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "kernel_size": "kernel_size",
-               "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
-               "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
-TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
-                "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
-                "seed", "device")
+from pixelrnn.models import MODELS, PRESETS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,167 +173,6 @@ def _add_sample(parser: argparse.ArgumentParser) -> None:
                         help="conditional models: N images of every class, one grid row per class (ignores -n)")
     parser.add_argument("--out", default="samples.png", help="PNG grid; the integer images go beside it as .npz")
     parser.add_argument("--device", default="auto")
-
-
-def _data_config(args: argparse.Namespace) -> DataConfig:
-    return DataConfig(name=args.data, path=args.data_path, binarize=args.binarize,
-                      valid_fraction=args.valid_fraction, seed=args.data_seed, download=not args.no_download,
-                      hflip=getattr(args, "hflip", False), max_train_images=args.max_train_images,
-                      max_test_images=args.max_test_images)
-
-
-def _given(args: argparse.Namespace, names) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from pixelrnn.likelihood import uniform_bits_per_dim
-    from pixelrnn.training import train
-
-    train_values = _given(args, TRAIN_FIELDS)
-    model_overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items()
-                       if getattr(args, flag) is not None}
-    model_overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "conditioning", "dropout")))
-    if args.resume:
-        result = train(args.run_dir, resume=True, train_overrides=train_values)
-    else:
-        data = _data_config(args)
-        data.validate()
-        config = TrainConfig(**{**training_defaults(args.model), **train_values})
-        result = train(args.run_dir, data=data, model=args.model, model_overrides=model_overrides, config=config,
-                       conditional=args.conditional)
-    if result.interrupted:
-        print(f"interrupted at step {result.steps}; checkpoint saved to {result.run_dir / 'last.pt'} "
-              f"(continue with: pixelrnn train --run-dir {result.run_dir} --resume)", file=sys.stderr)
-        return 130
-    if not is_main_process():
-        return 0
-    if result.test is not None:
-        levels = _levels_of(result.run_dir)
-        print(f"test NLL: {result.test.nats_per_image:.3f} nats/image, {result.test.bits_per_dim:.4f} bits/dim "
-              f"over {result.test.num_images} images (uniform model: {uniform_bits_per_dim(levels):.3f} bits/dim)")
-    print(f"run folder: {result.run_dir}")
-    return 0
-
-
-def _levels_of(run_dir: Path) -> int:
-    from pixelrnn.checkpoint import load_checkpoint
-
-    return int(load_checkpoint(run_dir / "last.pt")["model_config"]["num_levels"])
-
-
-def run_eval(args: argparse.Namespace) -> int:
-    from pixelrnn.evaluate import evaluate
-
-    data = _data_config(args) if args.data else None
-    evaluation = evaluate(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size,
-                          device=args.device)
-    result = evaluation.result
-    if not is_main_process():
-        return 0
-    print(f"{evaluation.data_name} {evaluation.split}: {result.nats_per_image:.4f} nats/image, "
-          f"{result.bits_per_dim:.4f} bits/dim over {result.num_images} images "
-          f"(uniform model: {evaluation.uniform_bits_per_dim:.3f} bits/dim)")
-    return 0
-
-
-def run_sample(args: argparse.Namespace) -> int:
-    from pixelrnn.plots import save_image_grid, save_images_npz
-    from pixelrnn.sample import sample
-
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise PixelRNNError(f"--out must name a .png file, got {out}")
-    labels, columns, count = _sample_labels(args)
-    images, num_levels = sample(args.checkpoint, count, seed=args.seed, temperature=args.temperature,
-                                labels=labels, device=args.device, progress=sys.stderr.isatty(), sampler=args.sampler)
-    save_image_grid(images, num_levels, out, columns=columns)
-    npz = save_images_npz(images, out.with_suffix(".npz"), labels=labels)
-    print(f"wrote {len(images)} samples to {out} and {npz}")
-    return 0
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    from pixelrnn.bench import benchmark, machine_description
-    from pixelrnn.models import build_model, model_config
-
-    for model in args.model:  # every model is built once before the first (long) measurement
-        build_model(model_config(model, args.image_shape, args.levels))
-    print(f"machine: {machine_description(args.device)}")
-    print("| model | image | batch | parameters | train images/s | eval images/s | peak memory (MiB) |\n"
-          "|---|---|---|---|---|---|---|")
-    for model in args.model:
-        result = benchmark(model, args.image_shape, args.levels, args.batch_size, args.repeats, args.warmup,
-                           args.device)
-        shape = "×".join(str(size) for size in result.image_shape)
-        print(f"| {model} | {shape}, {result.num_levels} levels | {result.batch_size} | {result.parameters:,} | "
-              f"{result.train_images_per_second:.3g} | {result.eval_images_per_second:.3g} | "
-              f"{result.peak_memory_mib:,.0f} |", flush=True)
-        if args.json:
-            with open(args.json, "a") as handle:
-                handle.write(json.dumps({**result.to_dict(), "machine": machine_description(args.device)}) + "\n")
-    return 0
-
-
-def _sample_labels(args: argparse.Namespace) -> tuple[torch.Tensor | None, int | None, int]:
-    """(labels or None, grid columns or None, number of images) for ``--class`` / ``--per-class``."""
-    if args.class_label is None and args.per_class is None:
-        return None, None, args.num_images
-    from pixelrnn.checkpoint import load_checkpoint
-
-    num_classes = int(load_checkpoint(args.checkpoint)["model_config"]["num_classes"])
-    if num_classes == 0:
-        raise PixelRNNError("the model is unconditional: --class and --per-class need a --conditional model")
-    if args.per_class is not None:
-        return torch.arange(num_classes).repeat_interleave(args.per_class), args.per_class, \
-            num_classes * args.per_class
-    if not 0 <= args.class_label < num_classes:
-        raise PixelRNNError(f"--class must be in [0, {num_classes - 1}], got {args.class_label}")
-    return torch.full((args.num_images,), args.class_label, dtype=torch.long), None, args.num_images
-
-
-def run_complete(args: argparse.Namespace) -> int:
-    from pixelrnn.checkpoint import load_checkpoint
-    from pixelrnn.complete import complete, dataset_test_image, image_from_png, known_prefix
-    from pixelrnn.plots import save_image_grid, save_images_npz
-
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise PixelRNNError(f"--out must name a .png file, got {out}")
-    checkpoint = load_checkpoint(args.checkpoint)
-    config = checkpoint["model_config"]
-    shape = (config["image_channels"], config["image_height"], config["image_width"])
-    image = (image_from_png(args.image, shape, config["num_levels"]) if args.image
-             else dataset_test_image(checkpoint, args.test_index))
-    known = known_prefix(image, args.keep_rows, args.keep_pixels)
-    grid, num_levels = complete(args.checkpoint, image, known, args.num_samples, seed=args.seed,
-                                temperature=args.temperature, label=args.class_label, device=args.device,
-                                sampler=args.sampler)
-    save_image_grid(grid, num_levels, out, columns=len(grid))
-    npz = save_images_npz(grid, out.with_suffix(".npz"))
-    print(f"wrote the original, the occluded input and {args.num_samples} completions to {out} and {npz}")
-    return 0
-
-
-def run_classify(args: argparse.Namespace) -> int:
-    from pixelrnn.classify import classify
-
-    data = _data_config(args) if args.data else None
-    result = classify(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size, device=args.device)
-    total = int(result.confusion.sum())
-    print(f"{result.data_name} {result.split}: accuracy {result.accuracy:.4f} "
-          f"({int(result.confusion.diagonal().sum())}/{total}); marginal log p(x): "
-          f"{result.marginal_bits_per_dim:.4f} bits/dim")
-    print("confusion matrix (rows: true class, columns: predicted):")
-    for row in result.confusion.tolist():
-        print("  " + " ".join(f"{count:5d}" for count in row))
-    print("bits/dim of log p(x | true class), per class: " +
-          ", ".join(f"{k}: {bits:.4f}" for k, bits in enumerate(result.bits_per_dim_per_class.tolist())))
-    return 0
-
-
-COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "complete": run_complete,
-            "classify": run_classify, "bench": run_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
