@@ -16,11 +16,12 @@ from typing import Any
 
 import torch
 
-from pixelrnn.config import TrainConfig
+from pixelrnn.config import PRECISIONS, TrainConfig
 from pixelrnn.errors import ConfigError
+from pixelrnn.incremental import fast_sample_images, has_fast_sampler
 from pixelrnn.models import build_model, count_parameters, model_config, training_defaults
 from pixelrnn.optim import build_optimizer
-from pixelrnn.runtime import resolve_device
+from pixelrnn.runtime import autocast, resolve_device
 
 
 @dataclass
@@ -41,6 +42,9 @@ class BenchResult:
     train_seconds_per_step: float
     eval_seconds_per_batch: float
     peak_memory_mib: float
+    precision: str = "fp32"
+    compiled: bool = False
+    sample_seconds: float | None = None
 
     @property
     def train_images_per_second(self) -> float:
@@ -74,8 +78,13 @@ def _timed(function, device: torch.device, warmup: int, repeats: int) -> float:
 
 def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_levels: int = 256,
               batch_size: int = 16, repeats: int = 3, warmup: int = 1, device: str = "auto", seed: int = 0,
+              precision: str = "fp32", compile: bool = False, sample: bool = False,
               **overrides: Any) -> BenchResult:
     """Time one optimizer step (forward, exact NLL, backward, the preset's optimizer) and one evaluation batch.
+
+    ``precision="bf16"`` runs the forward passes under bfloat16 autocast (the head scores in float32);
+    ``compile`` runs them through ``torch.compile`` (its compilation happens in the warm-up); ``sample`` also
+    times the fast sampler drawing one batch (None for models without one).
 
     Args:
         model: a registry name or preset (``row-lstm-cifar10``); ``overrides`` are architecture fields.
@@ -89,22 +98,30 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     """
     if repeats < 1 or warmup < 0:
         raise ConfigError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision '{precision}' (choose from: {', '.join(PRECISIONS)})")
     torch.manual_seed(seed)
     target = resolve_device(device)
     config = model_config(model, image_shape, num_levels, **overrides)
     network = build_model(config).to(target)
+    forward = torch.compile(network) if compile else network
     optimizer = build_optimizer(network.parameters(), TrainConfig(**training_defaults(model)))
     images = torch.randint(0, num_levels, (batch_size, *image_shape), device=target)
     dims = images[0].numel()
 
+    def nats() -> torch.Tensor:
+        with autocast(target, precision):
+            params = forward(images)
+        return -network.head.log_prob(params, images)  # (B,) in float32
+
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        (-network.log_prob(images).sum() / (batch_size * dims)).backward()
+        (nats().sum() / (batch_size * dims)).backward()
         optimizer.step()
 
     @torch.no_grad()
     def eval_batch() -> None:
-        network.log_prob(images)
+        nats()
 
     if target.type == "cuda":
         torch.cuda.reset_peak_memory_stats(target)
@@ -112,8 +129,11 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     train_seconds = _timed(train_step, target, warmup, repeats)
     network.eval()
     eval_seconds = _timed(eval_batch, target, warmup, repeats)
+    sample_seconds = None
+    if sample and has_fast_sampler(network):
+        sample_seconds = _timed(lambda: fast_sample_images(network, batch_size), target, 0, 1)
     return BenchResult(model, tuple(image_shape), num_levels, batch_size, count_parameters(network), str(target),
-                       train_seconds, eval_seconds, _peak_memory_mib(target))
+                       train_seconds, eval_seconds, _peak_memory_mib(target), precision, compile, sample_seconds)
 
 
 def _peak_memory_mib(device: torch.device) -> float:

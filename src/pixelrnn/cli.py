@@ -103,6 +103,11 @@ def _add_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=_positive_int, default=3, help="timed repetitions (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: forward passes under bfloat16 autocast (default fp32)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    parser.add_argument("--sample", action="store_true",
+                        help="also time the fast sampler drawing one batch (models that have one)")
     parser.add_argument("--json", help="append one JSON line per model to this file")
 
 
@@ -148,6 +153,9 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         opt.add_argument(f"--{name.replace('_', '-')}", type=_non_negative_float)
     opt.add_argument("--ema-decay", type=float,
                      help="evaluate and sample a moving average of the weights with this decay (0: off)")
+    opt.add_argument("--precision", choices=("fp32", "bf16"),
+                     help="bf16: the training forward pass under bfloat16 autocast (evaluation stays exact, fp32)")
+    opt.add_argument("--compile", action="store_true", default=None, help="torch.compile the training forward pass")
     opt.add_argument("--seed", type=int)
     opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
 

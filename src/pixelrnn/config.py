@@ -21,6 +21,7 @@ BINARIZATIONS = ("fixed", "dynamic")
 RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")
 CELLS = ("lstm", "gru")
 CONDITIONINGS = ("embedding", "onehot", "film")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -155,6 +156,9 @@ class TrainConfig:
             validation bits/dim has not improved for ``plateau_patience`` epochs.
         grad_clip: clip the global gradient norm to this value (0: no clipping).
         grad_accum: split each batch into this many micro-batches, accumulating gradients.
+        precision: ``fp32``, or ``bf16``: the training forward pass under bfloat16 autocast (the loss, the output
+            head and every evaluation stay in float32, so reported bits/dim are exact).
+        compile: run the training forward pass through ``torch.compile``.
         ema_decay: keep an exponential moving average of the weights with this decay (0: off), used for
             validation, test, sample grids and as the checkpoint's default weights (PixelCNN++ uses 0.9995).
         sample_every: write a sample grid every N epochs (0: never).
@@ -177,6 +181,8 @@ class TrainConfig:
     plateau_patience: int = 2
     grad_clip: float = 0.0
     grad_accum: int = 1
+    precision: str = "fp32"
+    compile: bool = False
     ema_decay: float = 0.0
     sample_every: int = 1
     num_samples: int = 16
@@ -198,6 +204,7 @@ class TrainConfig:
             raise ConfigError("lr_decay must be in (0, 1] and plateau_factor in (0, 1)")
         if self.weight_decay < 0 or self.grad_clip < 0 or self.sample_every < 0 or self.plateau_patience < 0:
             raise ConfigError("weight_decay, grad_clip, sample_every and plateau_patience must be >= 0")
+        _check_choice("precision", self.precision, PRECISIONS)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.batch_size % self.grad_accum:

@@ -92,6 +92,11 @@ def teardown_runtime(runtime: Runtime) -> None:
         dist.destroy_process_group()
 
 
+def autocast(device: torch.device, precision: str):
+    """The context of a mixed-precision forward pass: bfloat16 autocast for ``bf16``, nothing for ``fp32``."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def process_seed(base_seed: int, runtime: Runtime) -> int:
     """A different, reproducible seed per process: ``base_seed * world_size + rank``."""
     return base_seed * runtime.world_size + runtime.rank

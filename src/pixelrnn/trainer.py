@@ -29,7 +29,7 @@ from pixelrnn.incremental import fast_sample_images, has_fast_sampler
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
 from pixelrnn.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.plots import save_image_grid, save_loss_curves
-from pixelrnn.runtime import Runtime
+from pixelrnn.runtime import Runtime, autocast
 from pixelrnn.sampler import sample_images
 
 
@@ -65,6 +65,8 @@ class Trainer:
         self.data_config = data_config
         self.conditional = model.config.num_classes > 0
         self.network = DistributedDataParallel(self.model) if runtime.distributed else self.model
+        if config.compile:
+            self.network = torch.compile(self.network)  # the checkpoint still saves the unwrapped self.model
         self.optimizer = build_optimizer(self.model.parameters(), config)
         self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
         per_rank = -(-len(data.train) // runtime.world_size)  # DistributedSampler pads to ceil(N / W)
@@ -141,8 +143,9 @@ class Trainer:
             last = index == len(micro_batches) - 1
             sync = contextlib.nullcontext() if last or not self.runtime.distributed else self.network.no_sync()
             with sync:
-                params = self.network(micro_images, micro_labels if self.conditional else None)
-                nats = -self.model.head.log_prob(params, micro_images)  # (b,) nats per image
+                with autocast(self.runtime.device, self.config.precision):
+                    params = self.network(micro_images, micro_labels if self.conditional else None)
+                nats = -self.model.head.log_prob(params, micro_images)  # (b,) nats per image, scored in float32
                 (nats.sum() / (batch_size * dims)).backward()  # mean nats per dimension over the whole batch
             total_nats += nats.detach().sum()
         if self.config.grad_clip > 0:

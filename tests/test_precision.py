@@ -1,0 +1,67 @@
+"""Mixed precision and torch.compile change speed, not likelihoods (beyond the stated tolerances)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pixelrnn.checkpoint import load_checkpoint, load_model
+from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.data import load_dataset
+from pixelrnn.errors import ConfigError
+from pixelrnn.models import build_model, model_config
+from pixelrnn.runtime import autocast
+from pixelrnn.training import train
+
+BF16_TOLERANCE_BITS_PER_DIM = 0.01  # |bits/dim under bf16 autocast − float32|, per batch, at 256 levels
+SMALL = {"hidden_channels": 8, "num_layers": 2, "output_channels": 16}
+FAMILIES = [("pixelcnn", {}), ("pixelrnn", {"recurrent_layer": "row_lstm"}),
+            ("pixelrnn", {"recurrent_layer": "diagonal_bilstm"}), ("multiscale_pixelrnn", {}),
+            ("gated_pixelcnn", {}), ("pixelcnn_pp", {"num_layers": 1})]
+
+
+@pytest.mark.parametrize("name,fields", FAMILIES)
+def test_bf16_autocast_stays_within_the_stated_tolerance(name, fields):
+    torch.manual_seed(0)
+    model = build_model(model_config(name, (3, 8, 8), 256, **{**SMALL, **fields})).eval()
+    images = torch.randint(0, 256, (8, 3, 8, 8), generator=torch.Generator().manual_seed(1))
+    dims_ln2 = 3 * 8 * 8 * torch.log(torch.tensor(2.0)).item()
+    with torch.no_grad():
+        exact = -model.log_prob(images).mean().item() / dims_ln2
+        with autocast(torch.device("cpu"), "bf16"):
+            params = model(images)
+        assert params.dtype == torch.bfloat16  # really ran in bf16
+        mixed = -model.head.log_prob(params, images).mean().item() / dims_ln2
+    assert abs(mixed - exact) < BF16_TOLERANCE_BITS_PER_DIM, (mixed, exact)
+
+
+def test_bf16_training_reports_exact_float32_likelihoods(tmp_path):
+    data = DataConfig(name="digits", max_train_images=64, max_test_images=32)
+    config = TrainConfig(epochs=2, batch_size=16, precision="bf16", sample_every=0, device="cpu", lr=3e-3)
+    result = train(tmp_path, data=data, model="pixelcnn-small", config=config)
+    model = load_model(tmp_path / "last.pt")
+    assert next(model.parameters()).dtype == torch.float32  # weights stay float32
+    with torch.no_grad():
+        nats = -model.log_prob(load_dataset(data).test.images).double().mean().item()
+    assert nats == pytest.approx(result.test.nats_per_image, rel=1e-6)  # the test line is the float32 number
+
+
+def test_compiled_training_saves_a_plain_checkpoint(tmp_path):
+    data = DataConfig(name="digits", max_train_images=32, max_test_images=16)
+    config = TrainConfig(epochs=1, batch_size=16, compile=True, sample_every=0, device="cpu")
+    result = train(tmp_path, data=data, model="pixelcnn-tiny", config=config)
+    state = load_checkpoint(tmp_path / "last.pt")["model"]
+    assert not any(key.startswith(("_orig_mod.", "module.")) for key in state)
+    model = load_model(tmp_path / "last.pt")
+    compiled = torch.compile(model)
+    images = load_dataset(data).test.images
+    with torch.no_grad():
+        eager_nats, compiled_params = -model.log_prob(images), compiled(images)
+        compiled_nats = -model.head.log_prob(compiled_params, images)
+    assert torch.allclose(eager_nats, compiled_nats, rtol=1e-5)
+    assert eager_nats.double().mean().item() == pytest.approx(result.test.nats_per_image, rel=1e-6)
+
+
+def test_unknown_precision_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown precision 'fp8'"):
+        TrainConfig(precision="fp8").validate()
