@@ -1,6 +1,7 @@
 """pixelrnn: pixel-level autoregressive image models with exact likelihoods.
 
-The public surface: configs, ``train``, ``evaluate``, ``sample``, ``load_model``; the layers below live in
+The public surface: configs, ``train``, ``evaluate``, ``sample``, ``load_model``, ``export_model``,
+``from_pretrained``; the layers below live in
 their own modules (``pixelrnn.models``, ``pixelrnn.data``, ``pixelrnn.sampler``, ...).
 """
 
@@ -10,8 +11,9 @@ from pixelrnn.checkpoint import load_model  # noqa: E402
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from pixelrnn.errors import PixelRNNError  # noqa: E402
 from pixelrnn.evaluate import evaluate  # noqa: E402
+from pixelrnn.export import export_model, from_pretrained  # noqa: E402
 from pixelrnn.sample import sample  # noqa: E402
 from pixelrnn.training import train  # noqa: E402
 
 __all__ = ["DataConfig", "ModelConfig", "PixelRNNError", "TrainConfig", "__version__", "evaluate",
-           "load_model", "sample", "train"]
+           "export_model", "from_pretrained", "load_model", "sample", "train"]

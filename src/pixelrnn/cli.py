@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands.add_parser("eval", help="exact test NLL (nats/image) and bits/dim of a checkpoint"))
     _add_sample(commands.add_parser("sample", help="draw images from a checkpoint into a PNG grid and .npz"))
     _add_complete(commands.add_parser("complete", help="keep the top of an image, sample the rest (a grid PNG)"))
+    export = commands.add_parser("export", help="a checkpoint as config.json + model.safetensors + model card")
+    export.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    export.add_argument("directory", help="output folder (created; files in it are replaced)")
     _add_classify(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"))
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
     return parser

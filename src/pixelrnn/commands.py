@@ -188,5 +188,14 @@ def run_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from pixelrnn.export import export_model
+
+    directory = export_model(args.checkpoint, args.directory)
+    print(f"exported to {directory}: config.json, model.safetensors, README.md "
+          f"(load with pixelrnn.from_pretrained)")
+    return 0
+
+
 COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "complete": run_complete,
-            "classify": run_classify, "bench": run_bench}
+            "classify": run_classify, "bench": run_bench, "export": run_export}

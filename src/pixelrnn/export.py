@@ -1,0 +1,123 @@
+"""``export`` / ``from_pretrained``: a trained model as a folder in the Hugging Face Hub's conventions.
+
+The folder holds ``config.json`` (the model config, enough to rebuild the model, plus what it was trained on),
+``model.safetensors`` (the weights; the moving average when the run kept one) and ``README.md``, a model card
+with YAML metadata, the test likelihood and the command that trained it. ``huggingface-cli upload`` (or
+``HfApi().upload_folder``) can push it as it is; nothing here needs a network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from pixelrnn import __version__
+from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
+from pixelrnn.config import ModelConfig, from_dict, to_dict
+from pixelrnn.errors import CheckpointError
+from pixelrnn.models import build_model
+
+CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
+
+
+def export_model(checkpoint_path: str | Path, directory: str | Path) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and ``README.md`` for a checkpoint into ``directory``."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    model = model_from_checkpoint(checkpoint)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"library_name": "pixelrnn", "pixelrnn_version": __version__, "architecture": type(model).__name__,
+              "model_config": to_dict(model.config), "data": _plain(checkpoint["data"]),
+              "train_config": checkpoint.get("train_config"), "averaged_weights": checkpoint.get("ema") is not None}
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    save_file(weights, directory / WEIGHTS_NAME, metadata={"format": "pt"})
+    test = _test_metrics(Path(checkpoint_path))
+    (directory / CARD_NAME).write_text(model_card(config, test))
+    return directory
+
+
+def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The model of an exported folder, in evaluation mode: the same log-likelihoods as its checkpoint.
+
+    Raises:
+        CheckpointError: a missing or unreadable file, or weights that do not fit the config.
+    """
+    directory = Path(directory)
+    try:
+        config = json.loads((directory / CONFIG_NAME).read_text())
+        model = build_model(from_dict(ModelConfig, config["model_config"]))
+        model.load_state_dict(load_file(directory / WEIGHTS_NAME))
+    except (OSError, KeyError, ValueError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{directory} is not a pixelrnn export ({reason[:160]})") from error
+    return model.to(device).eval()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy (tuples → lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
+    """The run's final ``test`` line of ``metrics.jsonl`` beside the checkpoint, if there is one."""
+    folder = checkpoint_path if checkpoint_path.is_dir() else checkpoint_path.parent
+    metrics = folder / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    tests = [json.loads(line) for line in metrics.read_text().splitlines() if '"test"' in line]
+    return tests[-1] if tests else None
+
+
+def _train_command(config: dict[str, Any]) -> str:
+    data = (config["data"] or {}).get("config") or {}
+    train = config["train_config"] or {}
+    model = config["model_config"]
+    flags = [f"--data {data.get('name', '?')}"] + ([f"--data-path {data['path']}"] if data.get("path") else [])
+    flags += [f"--model {model['name']}", f"--hidden-channels {model['hidden_channels']}",
+              f"--layers {model['num_layers']}", f"--output-channels {model['output_channels']}"]
+    if model["name"] in ("pixelrnn", "multiscale_pixelrnn"):
+        flags += [f"--recurrent-layer {model['recurrent_layer']}", f"--cell {model['cell']}"]
+    flags += [f"--{key.replace('_', '-')} {train[key]}" for key in ("epochs", "batch_size", "optimizer", "lr")
+              if key in train]
+    return "pixelrnn train " + " ".join(flags)
+
+
+def model_card(config: dict[str, Any], test: dict[str, Any] | None) -> str:
+    """README.md of an export: YAML metadata for the Hub, then what the model is and how well it does."""
+    model, data = config["model_config"], config["data"] or {}
+    shape = f"{model['image_channels']}×{model['image_height']}×{model['image_width']}"
+    result = ("not recorded (the checkpoint's run folder has no test line)" if test is None else
+              f"{test['nats_per_image']:.3f} nats/image = {test['bits_per_dim']:.4f} bits/dim over "
+              f"{test['num_images']} test images (exact)")
+    return f"""---
+library_name: pixelrnn
+tags:
+- image-generation
+- autoregressive
+- {model['name'].replace('_', '-')}
+datasets:
+- {data.get('name', 'unknown')}
+---
+
+# {config['architecture']} trained on {data.get('name', 'unknown')}
+
+An autoregressive image model of the pixelrnn library ({config['architecture']}, `{model['name']}`) for
+{shape} images with {model['num_levels']} levels{', conditioned on ' + str(model['num_classes']) + ' classes'
+if model['num_classes'] else ''}. Weights: {'the moving average (Polyak) of the run' if config['averaged_weights']
+else 'the final weights of the run'}.
+
+- Test negative log-likelihood: {result}.
+- Trained with: `{_train_command(config)}` (the full settings are in `config.json`).
+
+```python
+from pixelrnn.export import from_pretrained
+model = from_pretrained("path/to/this/folder")
+nats = -model.log_prob(images)  # int images (B, {model['image_channels']}, {model['image_height']}, \
+{model['image_width']}) → nats per image
+```
+"""

@@ -1,0 +1,44 @@
+"""Export in the Hub's conventions, and from_pretrained: the same likelihoods as the checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import pixelrnn
+from pixelrnn.checkpoint import load_model
+from pixelrnn.cli import main
+from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.data import load_dataset
+from pixelrnn.errors import CheckpointError
+from pixelrnn.training import train
+
+
+@pytest.mark.parametrize("preset,ema_decay", [("diagonal-bilstm-small", 0.0), ("pixelcnn-small", 0.9)])
+def test_exported_folder_loads_with_the_checkpoints_likelihoods(tmp_path, capsys, preset, ema_decay):
+    data = DataConfig(name="digits", max_train_images=32, max_test_images=16)
+    train(tmp_path / "run", data=data, model=preset, model_overrides={"hidden_channels": 4},
+          config=TrainConfig(epochs=1, batch_size=16, sample_every=0, device="cpu", ema_decay=ema_decay))
+    assert main(["export", str(tmp_path / "run/last.pt"), str(tmp_path / "export")]) == 0
+    assert "exported to" in capsys.readouterr().out
+    folder = tmp_path / "export"
+    assert {path.name for path in folder.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    config = json.loads((folder / "config.json").read_text())
+    assert config["library_name"] == "pixelrnn" and config["averaged_weights"] == (ema_decay > 0)
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: pixelrnn\n") and "bits/dim over 16 test images" in card
+    assert "pixelrnn train --data digits" in card
+    images = load_dataset(data).test.images
+    exported, checkpoint = pixelrnn.from_pretrained(folder), load_model(tmp_path / "run/last.pt")
+    with torch.no_grad():
+        assert torch.equal(exported.log_prob(images), checkpoint.log_prob(images))
+
+
+def test_a_folder_that_is_not_an_export_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="is not a pixelrnn export"):
+        pixelrnn.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="is not a pixelrnn export"):
+        pixelrnn.from_pretrained(tmp_path)
