@@ -80,5 +80,14 @@ class Stepper:
     def params_at(self, images: torch.Tensor, row: int, col: int) -> torch.Tensor:
         raise NotImplementedError
 
+    model: nn.Module
+    codes: torch.Tensor | None = None  # the model's class-conditioning codes of the batch's labels
+
     def end_row(self, row: int) -> None:
         """Work that needs the finished row (default: none)."""
+
+    def _condition(self, features: torch.Tensor, index: int) -> torch.Tensor:
+        """Conditioned layer ``index`` of the model on feature vectors (B, C) (unchanged when unconditional)."""
+        if self.codes is None:
+            return features
+        return self.model.conditioning.apply(features[:, :, None, None], index, self.codes)[:, :, 0, 0]

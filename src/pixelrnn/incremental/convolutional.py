@@ -41,11 +41,6 @@ class PixelCNNStepper(Stepper):
         self.codes = model.conditioning(labels) if model.conditioning is not None and labels is not None else None
         self.reach = model.input_conv.kernel_size[0] // 2
 
-    def _condition(self, features: torch.Tensor, index: int) -> torch.Tensor:
-        if self.codes is None:
-            return features
-        return self.model.conditioning.apply(features[:, :, None, None], index, self.codes)[:, :, 0, 0]
-
     def params_at(self, images: torch.Tensor, row: int, col: int) -> torch.Tensor:
         model, convs = self.model, self.convs
         first = max(row - self.reach, 0)
@@ -70,11 +65,6 @@ class GatedPixelCNNStepper(Stepper):
         self.a_vertical = [_maps(model, batch, 2 * p) for _ in model.layers]  # before conditioning, as the link
         self.codes = model.conditioning(labels) if model.conditioning is not None and labels is not None else None
         self.images = None
-
-    def _condition(self, features: torch.Tensor, index: int) -> torch.Tensor:
-        if self.codes is None:
-            return features
-        return self.model.conditioning.apply(features[:, :, None, None], index, self.codes)[:, :, 0, 0]
 
     def params_at(self, images: torch.Tensor, row: int, col: int) -> torch.Tensor:
         convs, dtype = self.convs, self.a_vertical[0].dtype

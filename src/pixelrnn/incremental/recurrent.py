@@ -61,11 +61,6 @@ class PixelRNNStepper(Stepper):
         self.convs = Convolutions()
         self.input_reach = model.input_conv.kernel_size[0] // 2
 
-    def _condition(self, features: torch.Tensor, index: int) -> torch.Tensor:
-        if self.codes is None:
-            return features
-        return self.model.conditioning.apply(features[:, :, None, None], index, self.codes)[:, :, 0, 0]
-
     def _input_layer_at(self, images: torch.Tensor, row: int, col: int) -> torch.Tensor:
         """The mask-A input convolution at (row, col): (B, 2h); only the rows it reads are preprocessed."""
         first = max(row - self.input_reach, 0)
