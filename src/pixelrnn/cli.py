@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="a checkpoint as config.json + model.safetensors + model card")
     export.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
     export.add_argument("directory", help="output folder (created; files in it are replaced)")
+    compare = commands.add_parser("compare", help="runs side by side: table (Markdown, CSV), curves, samples")
+    compare.add_argument("runs", nargs="+", help="run folders, or folders of runs (a sweep)")
+    compare.add_argument("--out", default="comparison", help="output folder (default: comparison)")
     _add_classify(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"))
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
     return parser

@@ -197,5 +197,15 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    from pixelrnn.compare import find_runs, write_report
+
+    paths = write_report(find_runs(args.runs), args.out)
+    print(paths["markdown"].read_text(), end="")
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
 COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "complete": run_complete,
-            "classify": run_classify, "bench": run_bench, "export": run_export}
+            "classify": run_classify, "bench": run_bench, "export": run_export,
+            "compare": run_compare}

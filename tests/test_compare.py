@@ -1,0 +1,37 @@
+"""pixelrnn compare: the table of runs, with the swept fields, curves and a sample sheet."""
+
+from __future__ import annotations
+
+import csv
+
+from pixelrnn.cli import main
+from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.training import train
+
+
+def test_compare_tabulates_a_folder_of_runs(tmp_path, capsys):
+    data = DataConfig(name="digits", max_train_images=32, max_test_images=16)
+    for layers in (1, 2):
+        train(tmp_path / "sweep" / f"layers{layers}", data=data, model="pixelcnn-tiny",
+              model_overrides={"num_layers": layers},
+              config=TrainConfig(epochs=2, batch_size=8, lr=1e-2, log_every=1, sample_every=1, num_samples=4,
+                                 device="cpu"))
+    assert main(["compare", str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    assert "| run | model | model.num_layers | parameters |" in printed
+    with (tmp_path / "report/compare.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert [row[0] for row in rows[1:]] == ["layers1", "layers2"] and [row[2] for row in rows[1:]] == ["1", "2"]
+    header = rows[0]
+    test_column, epochs_column = header.index("test (bits/dim)"), header.index("epochs")
+    speed_column = header.index("train images/s")
+    assert all(0 < float(row[test_column]) < 8 and row[epochs_column] == "2" for row in rows[1:])
+    assert all(float(row[speed_column].replace(",", "")) > 0 for row in rows[1:])
+    assert int(rows[2][3].replace(",", "")) > int(rows[1][3].replace(",", ""))  # more layers, more parameters
+    for name in ("compare.md", "curves.png", "samples.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_compare_of_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
+    assert main(["compare", str(tmp_path), "--out", str(tmp_path / "report")]) == 2
+    assert "neither a run folder" in capsys.readouterr().err
