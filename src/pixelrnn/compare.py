@@ -68,7 +68,8 @@ def differing_fields(runs: list[Run]) -> list[str]:
 
 def table_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the comparison table."""
-    swept = differing_fields(runs)
+    swept = [field for field in differing_fields(runs)  # as shown: a field no run uses differently is dropped
+             if len({_section_value(run, field) for run in runs}) > 1]
     unit = "nats/image" if all(run.binary for run in runs) else "bits/dim"
     header = ["run", "model", *swept, "parameters", f"best valid ({unit})", f"test ({unit})", "epochs",
               "train images/s", "wall time (s)"]
@@ -88,9 +89,24 @@ def table_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+_RECURRENT = ("pixelrnn", "multiscale_pixelrnn")
+# model fields that only some models read: shown as "—" for the others, so the table does not suggest a
+# PixelCNN "used" a Row LSTM
+_FIELD_USERS = {"recurrent_layer": _RECURRENT, "cell": _RECURRENT, "skip_connections": _RECURRENT,
+                "subsample_factor": ("multiscale_pixelrnn",), "num_mixtures": ("pixelcnn_pp",),
+                "dropout": ("pixelcnn_pp",), "kernel_size": ("pixelcnn", "gated_pixelcnn", *_RECURRENT),
+                "first_kernel_size": ("pixelcnn", "gated_pixelcnn", *_RECURRENT),
+                "output_channels": ("pixelcnn", "gated_pixelcnn", *_RECURRENT)}
+
+
 def _section_value(run: Run, field: str) -> str:
     section, key = field.split(".", 1)
-    return str((run.config.get(section) or {}).get(key))
+    values = run.config.get(section) or {}
+    if section == "model" and key in _FIELD_USERS and values.get("name") not in _FIELD_USERS[key]:
+        return "—"
+    if section == "model" and key == "conditioning" and not values.get("num_classes"):
+        return "—"  # unconditional: no label enters the model
+    return str(values.get(key))
 
 
 def write_report(runs: list[Run], out_dir: str | Path) -> dict[str, Path]:
