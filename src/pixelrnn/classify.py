@@ -18,7 +18,7 @@ from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import DataConfig
 from pixelrnn.data import iterate_batches, load_dataset
 from pixelrnn.errors import ConfigError, DataError
-from pixelrnn.evaluate import SPLITS, stored_data_config
+from pixelrnn.evaluate import check_split_and_batch_size, stored_data_config
 from pixelrnn.runtime import resolve_device
 from pixelrnn.training import check_data_fits_model
 
@@ -80,10 +80,7 @@ def classify(checkpoint_path: str | Path, split: str = "test", data: DataConfig 
         ConfigError: an unconditional model, a bad split or batch size.
         DataError: a data set without labels, or with other classes than the model's.
     """
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split '{split}' (choose from: {', '.join(SPLITS)})")
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    check_split_and_batch_size(split, batch_size)
     checkpoint = load_checkpoint(checkpoint_path)
     target = resolve_device(device)
     model = model_from_checkpoint(checkpoint, target)

@@ -18,11 +18,14 @@ from pixelrnn.config import (
     CONDITIONINGS,
     DATASETS,
     OPTIMIZERS,
+    PRECISIONS,
     RECURRENT_LAYERS,
     SCHEDULES,
 )
 from pixelrnn.errors import PixelRNNError
+from pixelrnn.evaluate import SPLITS
 from pixelrnn.models import MODELS, PRESETS
+from pixelrnn.sample import SAMPLERS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="runs side by side: table (Markdown, CSV), curves, samples")
     compare.add_argument("runs", nargs="+", help="run folders, or folders of runs (a sweep)")
     compare.add_argument("--out", default="comparison", help="output folder (default: comparison)")
-    _add_classify(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"))
+    _add_eval(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"),
+              checkpoint_help="a class-conditional checkpoint, or its run folder (its last.pt)")
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
     return parser
 
@@ -87,17 +91,9 @@ def _add_complete(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--class", dest="class_label", type=int, help="conditional models: complete as class K")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--sampler", choices=("auto", "fast", "plain"), default="auto")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="auto")
     parser.add_argument("--out", default="completions.png", help="PNG grid: original, occluded, completions")
     parser.add_argument("--device", default="auto")
-
-
-def _add_classify(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a class-conditional checkpoint, or its run folder (its last.pt)")
-    parser.add_argument("--split", choices=("test", "valid", "train"), default="test")
-    parser.add_argument("--batch-size", type=_positive_int, default=256)
-    parser.add_argument("--device", default="auto")
-    _add_data_flags(parser, default=None)
 
 
 def _add_bench(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +105,7 @@ def _add_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=_positive_int, default=3, help="timed repetitions (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="bf16: forward passes under bfloat16 autocast (default fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
     parser.add_argument("--sample", action="store_true",
@@ -159,16 +155,18 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         opt.add_argument(f"--{name.replace('_', '-')}", type=_non_negative_float)
     opt.add_argument("--ema-decay", type=float,
                      help="evaluate and sample a moving average of the weights with this decay (0: off)")
-    opt.add_argument("--precision", choices=("fp32", "bf16"),
+    opt.add_argument("--precision", choices=PRECISIONS,
                      help="bf16: the training forward pass under bfloat16 autocast (evaluation stays exact, fp32)")
     opt.add_argument("--compile", action="store_true", default=None, help="torch.compile the training forward pass")
     opt.add_argument("--seed", type=int)
     opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
 
 
-def _add_eval(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
-    parser.add_argument("--split", choices=("test", "valid", "train"), default="test")
+def _add_eval(parser: argparse.ArgumentParser,
+              checkpoint_help: str = "checkpoint file, or a run folder (its last.pt)") -> None:
+    """Flags of ``eval`` and of ``classify``, which reads the same split of the same data."""
+    parser.add_argument("checkpoint", help=checkpoint_help)
+    parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--batch-size", type=_positive_int, default=256)
     parser.add_argument("--device", default="auto")
     _add_data_flags(parser, default=None)
@@ -179,7 +177,7 @@ def _add_sample(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--num-images", type=_positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--sampler", choices=("auto", "fast", "plain"), default="auto",
+    parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
                         help="fast: incremental (not PixelCNN++ yet); plain: a pass per sub-pixel (default: auto)")
     labels = parser.add_mutually_exclusive_group()
     labels.add_argument("--class", dest="class_label", type=int, help="conditional models: every image of class K")

@@ -33,6 +33,14 @@ class Evaluation:
         return uniform_bits_per_dim(self.num_levels)
 
 
+def check_split_and_batch_size(split: str, batch_size: int) -> None:
+    """ConfigError for a split that is not in ``SPLITS`` or a batch size below 1."""
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split '{split}' (choose from: {', '.join(SPLITS)})")
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+
+
 def stored_data_config(checkpoint: dict) -> DataConfig:
     """The data set a checkpoint was trained on; CheckpointError if it names none."""
     stored = checkpoint["data"].get("config")
@@ -54,10 +62,7 @@ def evaluate(checkpoint_path: str | Path, split: str = "test", data: DataConfig 
         batch_size: images per forward pass.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
     """
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split '{split}' (choose from: {', '.join(SPLITS)})")
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    check_split_and_batch_size(split, batch_size)
     checkpoint = load_checkpoint(checkpoint_path)
     data = data or stored_data_config(checkpoint)
     runtime = setup_runtime(device)

@@ -8,11 +8,10 @@ import torch
 
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.errors import ConfigError
-from pixelrnn.incremental import fast_sample_images, has_fast_sampler
+from pixelrnn.incremental import SAMPLERS, choose_sampler
 from pixelrnn.runtime import resolve_device
-from pixelrnn.sampler import sample_images
 
-SAMPLERS = ("auto", "fast", "plain")
+__all__ = ["SAMPLERS", "sample"]
 
 
 def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, temperature: float = 1.0,
@@ -41,16 +40,13 @@ def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, tem
         raise ConfigError(f"number of images must be at least 1, got {num_images}")
     if temperature <= 0:
         raise ConfigError(f"temperature must be positive, got {temperature}")
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"unknown sampler '{sampler}' (choose from: {', '.join(SAMPLERS)})")
     torch_device = resolve_device(device)
     model = model_from_checkpoint(load_checkpoint(checkpoint_path), torch_device)
     num_classes = model.config.num_classes
     if num_classes and labels is None:
         labels = torch.arange(num_images) % num_classes
     generator = torch.Generator(device=torch_device).manual_seed(seed)
-    fast = sampler == "fast" or (sampler == "auto" and has_fast_sampler(model))
-    draw = fast_sample_images if fast else sample_images
+    draw = choose_sampler(model, sampler)
     images = draw(model, num_images, labels=labels, known=known, temperature=temperature, generator=generator,
                   progress=progress)
     return images, model.config.num_levels

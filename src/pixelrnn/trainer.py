@@ -25,12 +25,11 @@ from pixelrnn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoin
 from pixelrnn.config import DataConfig, TrainConfig, to_dict
 from pixelrnn.data import ImageDataset, ImageSplit, iterate_batches
 from pixelrnn.errors import CheckpointError
-from pixelrnn.incremental import fast_sample_images, has_fast_sampler
+from pixelrnn.incremental import choose_sampler
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
 from pixelrnn.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.plots import save_image_grid, save_loss_curves
 from pixelrnn.runtime import Runtime, autocast
-from pixelrnn.sampler import sample_images
 
 
 @dataclass
@@ -195,9 +194,8 @@ class Trainer:
         count = self.config.num_samples
         labels = torch.arange(count) % self.model.config.num_classes if self.conditional else None
         generator = torch.Generator(device=self.runtime.device).manual_seed(seed)
-        model = self.evaluated_model
-        draw = fast_sample_images if has_fast_sampler(model) else sample_images  # the same images, faster
-        images = draw(model, count, labels=labels, generator=generator)
+        model = self.evaluated_model  # the fast sampler where the model has one: the same images, faster
+        images = choose_sampler(model)(model, count, labels=labels, generator=generator)
         return save_image_grid(images, self.data.num_levels, path)
 
     # ------------------------------------------------------------------------- checkpoints and files

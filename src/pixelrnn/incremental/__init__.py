@@ -8,6 +8,8 @@ exactly the plain sampler's order with the same calls, so that the same random n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tqdm.auto import tqdm
 
@@ -19,7 +21,9 @@ from pixelrnn.models.gated_pixelcnn import GatedPixelCNN
 from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
 from pixelrnn.models.pixelrnn import PixelRNN
+from pixelrnn.sampler import sample_images
 
+SAMPLERS = ("auto", "fast", "plain")
 STEPPERS = {PixelRNN: PixelRNNStepper, PixelCNN: PixelCNNStepper, GatedPixelCNN: GatedPixelCNNStepper}
 FAST_MODELS = (*STEPPERS, MultiScalePixelRNN)
 
@@ -27,6 +31,14 @@ FAST_MODELS = (*STEPPERS, MultiScalePixelRNN)
 def has_fast_sampler(model: torch.nn.Module) -> bool:
     """True for the models that :func:`fast_sample_images` can sample incrementally."""
     return isinstance(model, FAST_MODELS)
+
+
+def choose_sampler(model: torch.nn.Module, sampler: str = "auto") -> Callable[..., torch.Tensor]:
+    """The sampling function for ``sampler``: ``fast``, ``plain``, or ``auto`` (fast where the model has one)."""
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler '{sampler}' (choose from: {', '.join(SAMPLERS)})")
+    fast = sampler == "fast" or (sampler == "auto" and has_fast_sampler(model))
+    return fast_sample_images if fast else sample_images
 
 
 @torch.no_grad()

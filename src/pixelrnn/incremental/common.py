@@ -17,6 +17,13 @@ def conv_weight(conv: nn.Module) -> torch.Tensor:
     return conv.weight if mask is None else conv.weight * mask
 
 
+def zero_maps(model: nn.Module, batch: int, channels: int) -> torch.Tensor:
+    """A cache of per-pixel values: zeros (B, channels, H, W) in the model's dtype and on its device."""
+    _, height, width = model.config.image_shape
+    reference = next(model.parameters())
+    return torch.zeros(batch, channels, height, width, dtype=reference.dtype, device=reference.device)
+
+
 def window(features: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
     """Rows [r0, r1) and columns [c0, c1) of (B, C, H, W) maps, zero outside the map: (B, C, r1 − r0, c1 − c0)."""
     (r0, r1), (c0, c1) = rows, cols

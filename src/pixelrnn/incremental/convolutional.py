@@ -15,15 +15,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pixelrnn.incremental.common import Convolutions, Stepper, conv_weight, window
+from pixelrnn.incremental.common import Convolutions, Stepper, conv_weight, window, zero_maps
 from pixelrnn.models.gated_pixelcnn import GatedPixelCNN, gate
 from pixelrnn.models.pixelcnn import PixelCNN
-
-
-def _maps(model: torch.nn.Module, batch: int, channels: int) -> torch.Tensor:
-    _, height, width = model.config.image_shape
-    reference = next(model.parameters())
-    return torch.zeros(batch, channels, height, width, dtype=reference.dtype, device=reference.device)
 
 
 def _rows(model: torch.nn.Module, images: torch.Tensor, first: int, last: int, dtype: torch.dtype) -> torch.Tensor:
@@ -37,8 +31,8 @@ class PixelCNNStepper(Stepper):
     def __init__(self, model: PixelCNN, batch: int, labels: torch.Tensor | None = None) -> None:
         self.model, self.convs = model, Convolutions()
         h = model.config.hidden_channels
-        self.middle = [_maps(model, batch, h) for _ in model.blocks]  # what each block's k×k conv reads
-        self.codes = model.conditioning(labels) if model.conditioning is not None and labels is not None else None
+        self.middle = [zero_maps(model, batch, h) for _ in model.blocks]  # what each block's k×k conv reads
+        self.codes = model.class_codes(labels)
         self.reach = model.input_conv.kernel_size[0] // 2
 
     def params_at(self, images: torch.Tensor, row: int, col: int) -> torch.Tensor:
@@ -60,10 +54,10 @@ class GatedPixelCNNStepper(Stepper):
     def __init__(self, model: GatedPixelCNN, batch: int, labels: torch.Tensor | None = None) -> None:
         self.model, self.convs = model, Convolutions()
         p, colors = model.config.hidden_channels, model.config.image_channels
-        self.horizontal = [_maps(model, batch, colors if index == 0 else p) for index in range(len(model.layers))]
-        self.vertical = [_maps(model, batch, colors if index == 0 else p) for index in range(len(model.layers))]
-        self.a_vertical = [_maps(model, batch, 2 * p) for _ in model.layers]  # before conditioning, as the link
-        self.codes = model.conditioning(labels) if model.conditioning is not None and labels is not None else None
+        self.horizontal = [zero_maps(model, batch, colors if index == 0 else p) for index in range(len(model.layers))]
+        self.vertical = [zero_maps(model, batch, colors if index == 0 else p) for index in range(len(model.layers))]
+        self.a_vertical = [zero_maps(model, batch, 2 * p) for _ in model.layers]  # before conditioning, as the link
+        self.codes = model.class_codes(labels)
         self.images = None
 
     def params_at(self, images: torch.Tensor, row: int, col: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from pixelrnn.incremental.common import Convolutions, Stepper, window
+from pixelrnn.incremental.common import Convolutions, Stepper, window, zero_maps
 from pixelrnn.models.pixelrnn import PixelRNN
 from pixelrnn.nn.lstm import DiagonalBiLSTM, RowLSTM, cell_step
 
@@ -43,11 +43,9 @@ class PixelRNNStepper(Stepper):
     def __init__(self, model: PixelRNN, batch: int, labels: torch.Tensor | None = None,
                  condition: torch.Tensor | None = None) -> None:
         self.model, self.condition = model, condition
-        _, height, width = model.config.image_shape
-        reference = next(model.parameters())
 
         def maps(channels: int) -> torch.Tensor:
-            return torch.zeros(batch, channels, height, width, dtype=reference.dtype, device=reference.device)
+            return zero_maps(model, batch, channels)
 
         h, layers = model.config.hidden_channels, len(model.layers)
         self.features = [maps(2 * h) for _ in range(layers + 1)]  # the input of layer l; [L]: the final stream
@@ -57,7 +55,7 @@ class PixelRNNStepper(Stepper):
         self.memory_back = [maps(h) if is_diagonal else None for is_diagonal in diagonal]
         self.pre_back = [maps(layer.recurrent.gates) if is_diagonal else None
                          for layer, is_diagonal in zip(model.layers, diagonal, strict=True)]
-        self.codes = model.conditioning(labels) if model.conditioning is not None and labels is not None else None
+        self.codes = model.class_codes(labels)
         self.convs = Convolutions()
         self.input_reach = model.input_conv.kernel_size[0] // 2
 

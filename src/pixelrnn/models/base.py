@@ -92,6 +92,11 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
             (B, C·P, H, W) distribution parameters; output (i, j, c) depends only on inputs before it.
         """
 
+    def class_codes(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """The codes (B, d) of the labels for the model's per-layer conditioning; None when there is none."""
+        conditioning = getattr(self, "conditioning", None)
+        return conditioning(y) if conditioning is not None and y is not None else None
+
     def pixel_order(self) -> list[tuple[int, int]]:
         """The (row, col) order in which the model generates pixels: raster order, unless a model overrides it.
 

@@ -167,7 +167,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Gated stacks: float (B, C, H, W) → (B, C·P, H, W) distribution parameters."""
-        codes = self.conditioning(y) if self.conditioning is not None and y is not None else None
+        codes = self.class_codes(y)
         vertical = horizontal = inputs  # (B, C, H, W): both stacks start from the image
         for index, layer in enumerate(self.layers):
             a_vertical, a_horizontal = layer.pre_activations(vertical, horizontal)  # 2 × (B, 2p, H, W)

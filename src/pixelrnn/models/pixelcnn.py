@@ -87,7 +87,7 @@ class PixelCNN(AutoregressiveImageModel):
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Masked network: float (B, C, H, W) → (B, C·P, H, W) distribution parameters."""
-        codes = self.conditioning(y) if self.conditioning is not None and y is not None else None
+        codes = self.class_codes(y)
         features = self.input_conv(inputs)  # (B, 2h, H, W)
         for index, block in enumerate([None, *self.blocks]):
             features = features if block is None else block(features)  # (B, 2h, H, W)

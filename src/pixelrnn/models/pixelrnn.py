@@ -87,7 +87,7 @@ class PixelRNN(AutoregressiveImageModel):
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None,
                 condition: torch.Tensor | None = None) -> torch.Tensor:
         """Masked network: float (B, C, H, W) [+ given map (B, Cc, H, W)] → (B, C·P, H, W) parameters."""
-        codes = self.conditioning(y) if self.conditioning is not None and y is not None else None
+        codes = self.class_codes(y)
         features = self.input_conv(inputs)  # (B, 2h, H, W)
         if codes is not None:
             features = self.conditioning.apply(features, 0, codes)  # constant over the image
