@@ -98,8 +98,11 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise PixelRNNError(f"--out must name a .png file, got {out}")
-    labels, columns, count = _sample_labels(args)
-    images, num_levels = sample(args.checkpoint, count, seed=args.seed, temperature=args.temperature,
+    from pixelrnn.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(args.checkpoint)  # read once, for the labels and for the model
+    labels, columns, count = _sample_labels(args, int(checkpoint["model_config"]["num_classes"]))
+    images, num_levels = sample(checkpoint, count, seed=args.seed, temperature=args.temperature,
                                 labels=labels, device=args.device, progress=sys.stderr.isatty(), sampler=args.sampler)
     save_image_grid(images, num_levels, out, columns=columns)
     npz = save_images_npz(images, out.with_suffix(".npz"), labels=labels)
@@ -131,13 +134,10 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_labels(args: argparse.Namespace) -> tuple[torch.Tensor | None, int | None, int]:
+def _sample_labels(args: argparse.Namespace, num_classes: int) -> tuple[torch.Tensor | None, int | None, int]:
     """(labels or None, grid columns or None, number of images) for ``--class`` / ``--per-class``."""
     if args.class_label is None and args.per_class is None:
         return None, None, args.num_images
-    from pixelrnn.checkpoint import load_checkpoint
-
-    num_classes = int(load_checkpoint(args.checkpoint)["model_config"]["num_classes"])
     if num_classes == 0:
         raise PixelRNNError("the model is unconditional: --class and --per-class need a --conditional model")
     if args.per_class is not None:
@@ -162,7 +162,7 @@ def run_complete(args: argparse.Namespace) -> int:
     image = (image_from_png(args.image, shape, config["num_levels"]) if args.image
              else dataset_test_image(checkpoint, args.test_index))
     known = known_prefix(image, args.keep_rows, args.keep_pixels)
-    grid, num_levels = complete(args.checkpoint, image, known, args.num_samples, seed=args.seed,
+    grid, num_levels = complete(checkpoint, image, known, args.num_samples, seed=args.seed,
                                 temperature=args.temperature, label=args.class_label, device=args.device,
                                 sampler=args.sampler)
     save_image_grid(grid, num_levels, out, columns=len(grid))

@@ -54,10 +54,12 @@ def known_prefix(image: torch.Tensor, keep_rows: int | None = None, keep_pixels:
     return known.reshape(channels, height, width)
 
 
-def complete(checkpoint_path: str | Path, image: torch.Tensor, known: torch.Tensor, num_samples: int = 8,
+def complete(checkpoint_path: str | Path | dict, image: torch.Tensor, known: torch.Tensor, num_samples: int = 8,
              seed: int = 0, temperature: float = 1.0, label: int | None = None, device: str = "auto",
              sampler: str = "auto") -> tuple[torch.Tensor, int]:
     """Sample ``num_samples`` completions of ``known`` (C, H, W; −1 = to sample) from a checkpoint's model.
+
+    ``checkpoint_path`` may be a checkpoint already read (see :func:`pixelrnn.sample.sample`).
 
     Returns:
         (the grid's images int64 (2 + num_samples, C, H, W): original, occluded (unknown = mid level),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -14,7 +15,7 @@ from pixelrnn.runtime import resolve_device
 __all__ = ["SAMPLERS", "sample"]
 
 
-def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, temperature: float = 1.0,
+def sample(checkpoint_path: str | Path | dict[str, Any], num_images: int = 64, seed: int = 0, temperature: float = 1.0,
            labels: torch.Tensor | None = None, device: str = "auto", progress: bool = False,
            sampler: str = "auto", known: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """Draw images from the model stored in a checkpoint.
@@ -22,7 +23,8 @@ def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, tem
     The same checkpoint, seed, number of images and device give the same images.
 
     Args:
-        checkpoint_path: a ``.pt`` checkpoint, or a run folder (its ``last.pt``).
+        checkpoint_path: a ``.pt`` checkpoint, or a run folder (its ``last.pt``), or a checkpoint already read
+            with :func:`~pixelrnn.checkpoint.load_checkpoint` (not read again).
         num_images: how many images.
         seed: seed of the sampler's random numbers.
         temperature: divides the logits (1.0: the model's own distribution).
@@ -41,7 +43,8 @@ def sample(checkpoint_path: str | Path, num_images: int = 64, seed: int = 0, tem
     if temperature <= 0:
         raise ConfigError(f"temperature must be positive, got {temperature}")
     torch_device = resolve_device(device)
-    model = model_from_checkpoint(load_checkpoint(checkpoint_path), torch_device)
+    checkpoint = checkpoint_path if isinstance(checkpoint_path, dict) else load_checkpoint(checkpoint_path)
+    model = model_from_checkpoint(checkpoint, torch_device)
     num_classes = model.config.num_classes
     if num_classes and labels is None:
         labels = torch.arange(num_images) % num_classes
