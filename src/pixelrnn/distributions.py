@@ -63,13 +63,24 @@ class OutputHead:
 
     def _check(self, params: torch.Tensor, x: torch.Tensor) -> None:
         """Raise DataError unless ``x`` is an integer (B, C, H, W) image that fits ``params``, within range."""
-        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-            raise DataError(f"images must hold integer levels, got dtype {x.dtype}")
+        self._check_integer(x)
         batch, channels = params.shape[0], params.shape[1] // self.params_per_subpixel
         expected = (batch, channels, *params.shape[2:])
         if params.dim() != 4 or params.shape[1] % self.params_per_subpixel or tuple(x.shape) != expected:
             raise DataError(f"images of shape {tuple(x.shape)} do not fit output parameters of shape "
                             f"{tuple(params.shape)} ({self.params_per_subpixel} per sub-pixel)")
+        self._check_range(x)
+
+    @staticmethod
+    def _check_integer(x: torch.Tensor) -> None:
+        """DataError unless ``x`` holds integer levels."""
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise DataError(f"images must hold integer levels, got dtype {x.dtype}")
+
+    def _check_range(self, x: torch.Tensor) -> None:
+        """DataError for a value outside [0, L − 1] (an empty batch passes)."""
+        if x.numel() == 0:
+            return
         low, high = int(x.min()), int(x.max())
         if low < 0 or high > self.num_levels - 1:
             bad = low if low < 0 else high

@@ -181,19 +181,12 @@ class DiscretizedLogisticMixture(OutputHead):
     def _check_image(self, params: torch.Tensor, x: torch.Tensor) -> None:
         """Raise DataError unless ``x`` is an integer (B, C, H, W) image that fits ``params``, within range."""
         self._check_params(params)
-        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-            raise DataError(f"images must hold integer levels, got dtype {x.dtype}")
+        self._check_integer(x)
         expected = (params.shape[0], self.channels, *params.shape[2:])
         if tuple(x.shape) != expected:
             raise DataError(f"images of shape {tuple(x.shape)} do not fit output parameters of shape "
                             f"{tuple(params.shape)} (expected images of shape {expected})")
-        if x.numel() == 0:
-            return
-        low, high = int(x.min()), int(x.max())
-        if low < 0 or high > self.num_levels - 1:
-            bad = low if low < 0 else high
-            raise DataError(f"pixel value {bad} is outside [0, {self.num_levels - 1}] "
-                            f"(the model has {self.num_levels} levels)")
+        self._check_range(x)
 
 
 def _log_bin_mass(levels: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
