@@ -74,14 +74,48 @@ def test_conditional_models_and_completion(name, fields, conditioning):
     assert (fast[:, 0, 3, 1] == 2).all()
 
 
-def test_models_without_a_fast_sampler_say_so():
-    model = build_model(model_config("pixelcnn-pp-small", (1, 4, 4), 4, hidden_channels=4))
-    assert not has_fast_sampler(model)
-    with pytest.raises(ConfigError, match="no fast sampler for PixelCNNPlusPlus"):
-        fast_sample_images(model, 2)
+PIXELCNN_PP = {"num_mixtures": 3, "dropout": 0.0}
 
 
-def test_sample_command_takes_the_sampler(tmp_path, capsys):
+@pytest.mark.parametrize("shape,blocks", [((1, 8, 8), 1), ((3, 8, 12), 2), ((3, 4, 4), 1)])
+def test_pixelcnn_pp_fast_sampler_draws_the_plain_samplers_images(shape, blocks):
+    """The U-Net's three resolutions, both streams and the shortcuts, at sizes where every stage has rows."""
+    model = _sharp_model("pixelcnn_pp", {**PIXELCNN_PP, "num_layers": blocks}, shape, levels=256)
+    for seed in (0, 1):
+        plain, fast = _both(model, 3, seed)
+        assert torch.equal(plain, fast)
+    assert len(torch.unique(plain.flatten(1), dim=0)) > 1
+
+
+@pytest.mark.parametrize("conditioning", ["embedding", "film"])
+def test_pixelcnn_pp_conditional_and_completion(conditioning):
+    model = _sharp_model("pixelcnn_pp", PIXELCNN_PP, (3, 8, 8), levels=16, num_classes=3, conditioning=conditioning)
+    if conditioning == "film":
+        for projection in model.unet.conditioning.projections:
+            torch.nn.init.normal_(projection.weight, std=0.5)
+    labels = torch.tensor([0, 1, 2, 1])
+    plain, fast = _both(model, 4, 5, labels=labels)
+    assert torch.equal(plain, fast)
+    known = torch.full((4, 3, 8, 8), -1, dtype=torch.long)
+    known[:, :, :3] = plain[:, :, :3]  # keep the top rows
+    known[:, :, 5, 2] = 7  # and one lone whole pixel
+    plain, fast = _both(model, 4, 6, labels=labels, known=known)
+    assert torch.equal(plain, fast) and torch.equal(fast[:, :, :3], known[:, :, :3])
+    assert (fast[:, :, 5, 2] == 7).all()
+    known[:, 0, 6, 6] = 1  # one channel of a pixel: a joint head cannot keep it alone
+    with pytest.raises(ConfigError, match="whole pixels"):
+        fast_sample_images(model, 4, labels=labels, known=known)
+
+
+def test_every_registered_model_has_a_fast_sampler():
+    from pixelrnn.models import MODELS
+
+    for name in MODELS:
+        model = build_model(model_config(name, (1, 8, 8), 4, hidden_channels=4, num_layers=1))
+        assert has_fast_sampler(model), name
+
+
+def test_sample_command_takes_the_sampler(tmp_path):
     from pixelrnn.config import DataConfig, TrainConfig
     from pixelrnn.training import train
 
@@ -97,8 +131,10 @@ def test_sample_command_takes_the_sampler(tmp_path, capsys):
     pixelcnn_pp_run = tmp_path / "pixelcnn_pp"
     train(pixelcnn_pp_run, data=data, model="pixelcnn-pp-small", model_overrides={"hidden_channels": 4},
           config=TrainConfig(epochs=1, sample_every=0, device="cpu"))
-    assert main(["sample", str(pixelcnn_pp_run), "--sampler", "fast", "--out", str(tmp_path / "x.png")]) == 2
-    assert "no fast sampler" in capsys.readouterr().err
+    for sampler in ("plain", "fast"):
+        assert main(["sample", str(pixelcnn_pp_run), "-n", "2", "--sampler", sampler, "--seed", "3",
+                     "--out", str(tmp_path / f"pp_{sampler}.png")]) == 0
+    assert np.array_equal(np.load(tmp_path / "pp_plain.npz")["images"], np.load(tmp_path / "pp_fast.npz")["images"])
 
 
 def test_complete_keeps_the_top_rows_and_draws_the_rest(tmp_path, capsys):

@@ -16,15 +16,18 @@ from tqdm.auto import tqdm
 from pixelrnn.errors import ConfigError
 from pixelrnn.incremental.common import Stepper
 from pixelrnn.incremental.convolutional import GatedPixelCNNStepper, PixelCNNStepper
+from pixelrnn.incremental.pixelcnn_pp import PixelCNNPlusPlusStepper
 from pixelrnn.incremental.recurrent import PixelRNNStepper
 from pixelrnn.models.gated_pixelcnn import GatedPixelCNN
 from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
+from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
 from pixelrnn.models.pixelrnn import PixelRNN
 from pixelrnn.sampler import sample_images
 
 SAMPLERS = ("auto", "fast", "plain")
-STEPPERS = {PixelRNN: PixelRNNStepper, PixelCNN: PixelCNNStepper, GatedPixelCNN: GatedPixelCNNStepper}
+STEPPERS = {PixelRNN: PixelRNNStepper, PixelCNN: PixelCNNStepper, GatedPixelCNN: GatedPixelCNNStepper,
+            PixelCNNPlusPlus: PixelCNNPlusPlusStepper}
 FAST_MODELS = (*STEPPERS, MultiScalePixelRNN)
 
 
@@ -97,8 +100,14 @@ def run_stepper(stepper: Stepper, model: torch.nn.Module, known: torch.Tensor, t
     images = known.clamp(min=0)  # (B, C, H, W)
     channels, height, width = known.shape[1:]
     size = model.head.params_per_subpixel
+    joint = getattr(model.head, "joint_channels", False)  # PixelCNN++: a whole pixel from one distribution
+    if joint and bool(((known >= 0).any(dim=1) != (known >= 0).all(dim=1)).any()):
+        raise ConfigError("this model samples whole pixels: give every channel of a known pixel, or none")
     for row in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
         for col in range(width):
+            if joint:
+                _draw_pixel(stepper, model, images, known, (row, col), temperature, generator)
+                continue
             to_sample = [channel for channel in range(channels) if bool((known[:, channel, row, col] < 0).any())]
             for channel in to_sample:
                 params = stepper.params_at(images, row, col)[:, channel * size:(channel + 1) * size, None, None]
@@ -109,3 +118,18 @@ def run_stepper(stepper: Stepper, model: torch.nn.Module, known: torch.Tensor, t
                 stepper.params_at(images, row, col)
         stepper.end_row(row)
     return images
+
+
+def _draw_pixel(stepper: Stepper, model: torch.nn.Module, images: torch.Tensor, known: torch.Tensor,
+                where: tuple[int, int], temperature: float, generator: torch.Generator | None) -> None:
+    """All channels of pixel (row, col) at once from a joint head, into ``images`` in place (unknown ones only).
+
+    The stepper's caches at (row, col) never read the pixel itself, so one ``params_at`` call serves both the
+    draw and the caches.
+    """
+    row, col = where
+    params = stepper.params_at(images, row, col)[:, :, None, None]  # (B, P_pixel, 1, 1)
+    missing = known[:, 0, row, col] < 0  # (B,)
+    if bool(missing.any()):
+        drawn = model.head.sample(params, temperature=temperature, generator=generator)[:, :, 0, 0]  # (B, C)
+        images[:, :, row, col] = torch.where(missing[:, None], drawn, images[:, :, row, col])
