@@ -65,3 +65,30 @@ def test_compiled_training_saves_a_plain_checkpoint(tmp_path):
 def test_unknown_precision_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown precision 'fp8'"):
         TrainConfig(precision="fp8").validate()
+
+
+@pytest.mark.parametrize("name,fields", FAMILIES)
+def test_channels_last_changes_the_memory_order_not_the_likelihood(name, fields):
+    torch.manual_seed(0)
+    model = build_model(model_config(name, (3, 8, 8), 256, **{**SMALL, **fields})).eval()
+    images = torch.randint(0, 256, (8, 3, 8, 8), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        exact = -model.log_prob(images)
+        model.to(memory_format=torch.channels_last)
+        convolution = next(p for p in model.parameters() if p.dim() == 4 and p.shape[-1] > 1)
+        assert convolution.is_contiguous(memory_format=torch.channels_last)  # really converted
+        reordered = -model.log_prob(images)
+    assert torch.allclose(exact, reordered, rtol=1e-5), (exact, reordered)
+
+
+def test_channels_last_training_checkpoint_loads_and_resumes(tmp_path):
+    data = DataConfig(name="digits", max_train_images=32, max_test_images=16)
+    config = TrainConfig(epochs=1, batch_size=16, channels_last=True, sample_every=0, device="cpu")
+    result = train(tmp_path, data=data, model="pixelcnn-tiny", config=config)
+    model = load_model(tmp_path / "last.pt")
+    with torch.no_grad():
+        nats = -model.log_prob(load_dataset(data).test.images).double().mean().item()
+    assert nats == pytest.approx(result.test.nats_per_image, rel=1e-5)
+    resumed = train(tmp_path, resume=True, train_overrides={"epochs": 2})
+    assert load_checkpoint(tmp_path / "last.pt")["train_config"]["channels_last"] is True
+    assert resumed.test is not None

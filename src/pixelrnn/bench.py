@@ -45,6 +45,7 @@ class BenchResult:
     precision: str = "fp32"
     compiled: bool = False
     sample_seconds: float | None = None
+    channels_last: bool = False
 
     @property
     def train_images_per_second(self) -> float:
@@ -78,13 +79,14 @@ def _timed(function, device: torch.device, warmup: int, repeats: int) -> float:
 
 def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_levels: int = 256,
               batch_size: int = 16, repeats: int = 3, warmup: int = 1, device: str = "auto", seed: int = 0,
-              precision: str = "fp32", compile: bool = False, sample: bool = False,
+              precision: str = "fp32", compile: bool = False, sample: bool = False, channels_last: bool = False,
               **overrides: Any) -> BenchResult:
     """Time one optimizer step (forward, exact NLL, backward, the preset's optimizer) and one evaluation batch.
 
     ``precision="bf16"`` runs the forward passes under bfloat16 autocast (the head scores in float32);
     ``compile`` runs them through ``torch.compile`` (its compilation happens in the warm-up); ``sample`` also
-    times the fast sampler drawing one batch (None for models without one).
+    times the fast sampler drawing one batch (None for models without one); ``channels_last`` keeps the weights
+    in channels-last memory order.
 
     Args:
         model: a registry name or preset (``row-lstm-cifar10``); ``overrides`` are architecture fields.
@@ -104,6 +106,8 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     target = resolve_device(device)
     config = model_config(model, image_shape, num_levels, **overrides)
     network = build_model(config).to(target)
+    if channels_last:
+        network.to(memory_format=torch.channels_last)
     forward = torch.compile(network) if compile else network
     optimizer = build_optimizer(network.parameters(), TrainConfig(**training_defaults(model)))
     images = torch.randint(0, num_levels, (batch_size, *image_shape), device=target)
@@ -133,7 +137,8 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     if sample and has_fast_sampler(network):
         sample_seconds = _timed(lambda: fast_sample_images(network, batch_size), target, 0, 1)
     return BenchResult(model, tuple(image_shape), num_levels, batch_size, count_parameters(network), str(target),
-                       train_seconds, eval_seconds, _peak_memory_mib(target), precision, compile, sample_seconds)
+                       train_seconds, eval_seconds, _peak_memory_mib(target), precision, compile, sample_seconds,
+                       channels_last)
 
 
 def _peak_memory_mib(device: torch.device) -> float:

@@ -108,6 +108,7 @@ def _add_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="bf16: forward passes under bfloat16 autocast (default fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    parser.add_argument("--channels-last", action="store_true", help="weights in channels-last memory order")
     parser.add_argument("--sample", action="store_true",
                         help="also time the fast sampler drawing one batch (models that have one)")
     parser.add_argument("--json", help="append one JSON line per model to this file")
@@ -158,6 +159,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--precision", choices=PRECISIONS,
                      help="bf16: the training forward pass under bfloat16 autocast (evaluation stays exact, fp32)")
     opt.add_argument("--compile", action="store_true", default=None, help="torch.compile the training forward pass")
+    opt.add_argument("--channels-last", action="store_true", default=None,
+                     help="weights and convolution activations in channels-last memory order")
     opt.add_argument("--seed", type=int)
     opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
 

@@ -26,7 +26,7 @@ MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "ke
                "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
-                "seed", "device", "precision", "compile")
+                "seed", "device", "precision", "compile", "channels_last")
 
 
 def _data_config(args: argparse.Namespace) -> DataConfig:
@@ -117,12 +117,14 @@ def run_bench(args: argparse.Namespace) -> int:
     for model in args.model:  # every model is built once before the first (long) measurement
         build_model(model_config(model, args.image_shape, args.levels))
     print(f"machine: {machine_description(args.device)}")
-    print(f"precision {args.precision}{', compiled' if args.compile else ''}")
+    print(f"precision {args.precision}{', compiled' if args.compile else ''}"
+          f"{', channels-last' if args.channels_last else ''}")
     print("| model | image | batch | parameters | train images/s | eval images/s | sample batch, s "
           "| peak memory (MiB) |\n|---|---|---|---|---|---|---|---|")
     for model in args.model:
         result = benchmark(model, args.image_shape, args.levels, args.batch_size, args.repeats, args.warmup,
-                           args.device, precision=args.precision, compile=args.compile, sample=args.sample)
+                           args.device, precision=args.precision, compile=args.compile, sample=args.sample,
+                           channels_last=args.channels_last)
         shape = "×".join(str(size) for size in result.image_shape)
         print(f"| {model} | {shape}, {result.num_levels} levels | {result.batch_size} | {result.parameters:,} | "
               f"{result.train_images_per_second:.3g} | {result.eval_images_per_second:.3g} | "

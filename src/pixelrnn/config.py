@@ -159,6 +159,8 @@ class TrainConfig:
         precision: ``fp32``, or ``bf16``: the training forward pass under bfloat16 autocast (the loss, the output
             head and every evaluation stay in float32, so reported bits/dim are exact).
         compile: run the training forward pass through ``torch.compile``.
+        channels_last: keep the weights (and so the activations of the convolutions) in channels-last memory
+            order, which some convolution kernels run faster on (measured per model in docs/benchmarks.md).
         ema_decay: keep an exponential moving average of the weights with this decay (0: off), used for
             validation, test, sample grids and as the checkpoint's default weights (PixelCNN++ uses 0.9995).
         sample_every: write a sample grid every N epochs (0: never).
@@ -183,6 +185,7 @@ class TrainConfig:
     grad_accum: int = 1
     precision: str = "fp32"
     compile: bool = False
+    channels_last: bool = False
     ema_decay: float = 0.0
     sample_every: int = 1
     num_samples: int = 16

@@ -64,6 +64,8 @@ class Trainer:
         self.data_config = data_config
         self.conditional = model.config.num_classes > 0
         self.network = DistributedDataParallel(self.model) if runtime.distributed else self.model
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # 4-d weights only; the convolutions follow them
         if config.compile:
             self.network = torch.compile(self.network)  # the checkpoint still saves the unwrapped self.model
         self.optimizer = build_optimizer(self.model.parameters(), config)
