@@ -255,7 +255,7 @@ def _gather_batches(split: ImageSplit, order: torch.Tensor, batch_size: int, ski
             if generator is not None:
                 _flip_coins(len(indices), generator)  # consume this batch's coins: later flips stay the same
             continue
-        images = split.images.index_select(0, indices)  # (B, C, H, W)
+        images = _rows(split.images, indices)  # (B, C, H, W)
         if generator is not None:
             images = random_hflip(images, generator)
         yield images, split.labels.index_select(0, indices)
@@ -282,8 +282,17 @@ def random_hflip(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     Returns:
         A new tensor (B, C, H, W): image b reversed along W where coin b came up.
     """
-    flip = _flip_coins(images.shape[0], generator).to(images.device)  # (B,) bool
-    return torch.where(flip.view(-1, 1, 1, 1), images.flip(-1), images)  # (B, C, H, W)
+    batch = images.shape[0]
+    flip = _flip_coins(batch, generator).to(images.device)  # (B,) bool
+    both = torch.cat([images, images.flip(-1)])  # (2B, C, H, W): as given, then mirrored
+    return _rows(both, torch.arange(batch, device=images.device) + batch * flip)  # image b from half flip[b]
+
+
+def _rows(images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``images[indices]`` for (N, C, H, W) images, gathered as whole flattened rows (on the CPU, ~40× faster
+    than indexing the 4-d tensor or ``torch.where`` for uint8): (len(indices), C, H, W)."""
+    flat = images.reshape(images.shape[0], -1)  # (N, C·H·W)
+    return flat.index_select(0, indices).view(len(indices), *images.shape[1:])
 
 
 def _flip_coins(count: int, generator: torch.Generator) -> torch.Tensor:
