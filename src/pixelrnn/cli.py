@@ -21,6 +21,8 @@ from pixelrnn.config import (
     PRECISIONS,
     RECURRENT_LAYERS,
     SCHEDULES,
+    TRACKERS,
+    WANDB_MODES,
 )
 from pixelrnn.errors import PixelRNNError
 from pixelrnn.evaluate import SPLITS
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pixelrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(commands.add_parser("train", help="train a model; writes a run folder"))
+    _add_sweep(commands.add_parser("sweep", help="train every point of a grid over config fields (resumable)"))
     _add_eval(commands.add_parser("eval", help="exact test NLL (nats/image) and bits/dim of a checkpoint"))
     _add_sample(commands.add_parser("sample", help="draw images from a checkpoint into a PNG grid and .npz"))
     _add_complete(commands.add_parser("complete", help="keep the top of an image, sample the rest (a grid PNG)"))
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"),
               checkpoint_help="a class-conditional checkpoint, or its run folder (its last.pt)")
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
+    _add_fid(commands.add_parser("fid", help="Fréchet distance between a checkpoint's samples and a data split"))
     return parser
 
 
@@ -131,6 +135,11 @@ def _add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> Non
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/default", help="output folder (default: runs/default)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from last.pt")
+    _add_training_flags(parser)
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """The data, model and optimisation flags of ``train``, shared by ``sweep``."""
     _add_data_flags(parser, default="digits")
     parser.add_argument("--hflip", action="store_true", help="random horizontal flips of training images")
     model = parser.add_argument_group("model")
@@ -163,6 +172,28 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
                      help="weights and convolution activations in channels-last memory order")
     opt.add_argument("--seed", type=int)
     opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
+    track = parser.add_argument_group("experiment tracking (see docs/tracking.md)")
+    track.add_argument("--log", action="append", choices=TRACKERS,
+                       help="also send metrics, sample grids and config to this tracker (repeatable)")
+    track.add_argument("--wandb-project", help="wandb project (default: pixelrnn)")
+    track.add_argument("--wandb-mode", choices=WANDB_MODES,
+                       help="offline: no network, upload later with `wandb sync` (default: offline)")
+
+
+def _add_sweep(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML sweep file: [sweep], [grid], [model], [train], [data] (flags win)")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="a swept setting, repeatable: model.<field> (or flag name, e.g. model.layers), "
+                             "train.<field>, data.<field>, or model=<models or presets>")
+    parser.add_argument("--sweep-dir", help="folder of sweep.json, sweep.db and one run folder per point "
+                                            "(default: runs/sweep)")
+    parser.add_argument("--storage", help="Optuna storage URL, e.g. a database shared by several machines "
+                                          "(default: sqlite:///<sweep-dir>/sweep.db)")
+    parser.add_argument("--study-name", help="Optuna study name (default: the sweep folder's name)")
+    parser.add_argument("--workers", type=_positive_int, help="local processes training points at once (default 1)")
+    _add_training_flags(parser)
+    # a flag left out stays None, so that it does not override the --config file
+    parser.set_defaults(**{action.dest: None for action in parser._actions if action.dest not in ("help", "grid")})
 
 
 def _add_eval(parser: argparse.ArgumentParser,
@@ -172,6 +203,23 @@ def _add_eval(parser: argparse.ArgumentParser,
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--batch-size", type=_positive_int, default=256)
     parser.add_argument("--device", default="auto")
+    _add_data_flags(parser, default=None)
+
+
+def _add_fid(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("-n", "--num-samples", type=_positive_int, required=True,
+                        help="images to draw from the model (compare FIDs at equal N only)")
+    parser.add_argument("--features", choices=("inception", "classifier"),
+                        help="feature network (default: inception for 3-channel 256-level images, else classifier)")
+    parser.add_argument("--feature-weights", help="inception: pytorch-fid's pt_inception-2015-12-05-6726825d.pth; "
+                        "classifier: its file, trained and saved there when missing "
+                        "(default: fid-classifier-<data>.pt next to the checkpoint)")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="reference split (default: test)")
+    parser.add_argument("--batch-size", type=_positive_int, default=100)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampler")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     _add_data_flags(parser, default=None)
 
 

@@ -26,7 +26,7 @@ MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "ke
                "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
-                "seed", "device", "precision", "compile", "channels_last")
+                "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
 
 
 def _data_config(args: argparse.Namespace) -> DataConfig:
@@ -40,14 +40,19 @@ def _given(args: argparse.Namespace, names) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
+def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """ModelConfig fields given as architecture flags (``--layers 3`` → ``num_layers``)."""
+    overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
+    overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "conditioning", "dropout")))
+    return overrides
+
+
 def run_train(args: argparse.Namespace) -> int:
     from pixelrnn.likelihood import uniform_bits_per_dim
     from pixelrnn.training import train
 
     train_values = _given(args, TRAIN_FIELDS)
-    model_overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items()
-                       if getattr(args, flag) is not None}
-    model_overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "conditioning", "dropout")))
+    model_overrides = _model_overrides(args)
     if args.resume:
         result = train(args.run_dir, resume=True, train_overrides=train_values)
     else:
@@ -208,6 +213,75 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_fid(args: argparse.Namespace) -> int:
+    from pixelrnn.fid import fid
+
+    data = _data_config(args) if args.data else None
+    result = fid(args.checkpoint, data=data, num_samples=args.num_samples, features=args.features,
+                 feature_weights=args.feature_weights, split=args.split, batch_size=args.batch_size,
+                 seed=args.seed, device=args.device, progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"FID {result.value:.2f} (features: {result.features}, N={result.num_samples} samples vs the "
+          f"{result.split} split's {result.num_reference} images)")
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from pixelrnn import sweep
+    from pixelrnn.sweep_grid import SweepSettings, load_sweep_file, make_spec
+
+    sweep.import_optuna()  # a missing extra is reported before anything else
+    file_settings = load_sweep_file(args.config) if args.config else SweepSettings()
+    spec, points = make_spec(file_settings, _sweep_settings(args), MODEL_FLAGS, command=_sweep_command(args))
+    report = sweep.run_sweep(spec, points)
+    print("| point | status | test bits/dim | test nats/image |\n|---|---|---|---|")
+    for status in report.points:
+        state = f"{status.state} ({status.owner})" if status.state == "running" else status.state
+        bits, nats = (("—", "—") if status.bits_per_dim is None else
+                      (f"{status.bits_per_dim:.4f}", f"{status.nats_per_image:.3f}"))
+        print(f"| {status.point.name} | {state} | {bits} | {nats} |")
+    done = [status for status in report.points if status.state == "done"]
+    print(f"{len(done)} of {len(report.points)} points done; study '{spec.name}' in {spec.storage_url}")
+    if done:
+        best = min(done, key=lambda status: status.bits_per_dim)
+        print(f"best: {best.point.name} ({best.bits_per_dim:.4f} bits/dim); "
+              f"compare them with: pixelrnn compare {spec.sweep_dir}")
+    if report.interrupted:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _sweep_settings(args: argparse.Namespace) -> Any:
+    """The sweep as the command line gives it: only the flags given (the parser's defaults are None)."""
+    from pixelrnn.config import to_dict
+    from pixelrnn.sweep_grid import SweepSettings, parse_grid_option
+
+    data = {key: value for key, value in to_dict(_data_config(args)).items() if value is not None}
+    if not args.no_download:
+        del data["download"]
+    options = {"model": args.model, "conditional": args.conditional, "sweep_dir": args.sweep_dir,
+               "storage": args.storage, "study_name": args.study_name, "workers": args.workers}
+    return SweepSettings({key: value for key, value in options.items() if value is not None},
+                         [parse_grid_option(text) for text in args.grid], _model_overrides(args),
+                         _given(args, TRAIN_FIELDS), data)
+
+
+def _sweep_command(args: argparse.Namespace) -> str:
+    """The ``pixelrnn sweep`` command line that gives these arguments (recorded in sweep.json)."""
+    import shlex
+
+    words = ["pixelrnn", "sweep"]
+    for name, value in vars(args).items():
+        flag = f"--{name.replace('_', '-')}"
+        if name != "command" and value is not None and value is not False:
+            for item in value if isinstance(value, list) else [value]:
+                words += [flag] if item is True else [flag, str(item)]
+    return shlex.join(words)
+
+
 COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "complete": run_complete,
             "classify": run_classify, "bench": run_bench, "export": run_export,
-            "compare": run_compare}
+            "compare": run_compare, "fid": run_fid, "sweep": run_sweep}

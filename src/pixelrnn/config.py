@@ -22,6 +22,8 @@ RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")
 CELLS = ("lstm", "gru")
 CONDITIONINGS = ("embedding", "onehot", "film")
 PRECISIONS = ("fp32", "bf16")
+TRACKERS = ("tensorboard", "wandb")
+WANDB_MODES = ("offline", "online")
 
 
 @dataclass
@@ -168,6 +170,10 @@ class TrainConfig:
         log_every: write a training line to ``metrics.jsonl`` every N steps.
         seed: base seed; each process uses ``seed * world_size + rank``.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        log: experiment trackers that also receive the metrics, sample grids and config, from ``TRACKERS``
+            (see docs/tracking.md); each needs its pip extra, e.g. ``pixelrnn[tensorboard]``.
+        wandb_project, wandb_mode: the wandb project, and ``offline`` (no network; ``wandb sync`` later)
+            or ``online``.
     """
 
     epochs: int = 10
@@ -192,6 +198,9 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     device: str = "auto"
+    log: list[str] = dataclasses.field(default_factory=list)
+    wandb_project: str = "pixelrnn"
+    wandb_mode: str = "offline"
 
     def validate(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -208,6 +217,9 @@ class TrainConfig:
         if self.weight_decay < 0 or self.grad_clip < 0 or self.sample_every < 0 or self.plateau_patience < 0:
             raise ConfigError("weight_decay, grad_clip, sample_every and plateau_patience must be >= 0")
         _check_choice("precision", self.precision, PRECISIONS)
+        for tracker in self.log:
+            _check_choice("tracker", tracker, TRACKERS)
+        _check_choice("wandb mode", self.wandb_mode, WANDB_MODES)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.batch_size % self.grad_accum:
@@ -237,6 +249,11 @@ def from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
 
 
 def _check_type(key: str, value: Any, hint: Any) -> None:
+    if typing.get_origin(hint) is list:  # list[str]: a list whose items all have the item type
+        (item_type,) = typing.get_args(hint)
+        if isinstance(value, list) and all(isinstance(item, item_type) for item in value):
+            return
+        raise ConfigError(f"config field {key} has the wrong type: {value!r}")
     allowed = typing.get_args(hint) or (hint,)
     if value is None and type(None) in allowed:
         return

@@ -4,7 +4,8 @@ Each epoch trains on the training split, then evaluates the exact validation bit
 ``metrics.jsonl``, redraws ``loss_curve.png``, writes a sample grid every ``sample_every`` epochs, and saves
 ``last.pt`` (and ``best.pt`` when validation improved). The checkpoint holds the optimizer, scheduler, RNG
 state and the position inside the epoch, so ``resume=True`` continues exactly where a run stopped; Ctrl-C
-saves ``last.pt`` before returning.
+saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run config also go
+to TensorBoard and/or wandb (:mod:`pixelrnn.tracking`), closed at the end of ``fit`` however it ends.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, u
 from pixelrnn.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.plots import save_image_grid, save_loss_curves
 from pixelrnn.runtime import Runtime, autocast
+from pixelrnn.tracking import Tracker, close_trackers, make_trackers, metric_scalars, require_packages
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, data: ImageDataset, config: TrainConfig, run_dir: str | Path,
                  runtime: Runtime, data_config: DataConfig | None = None) -> None:
         config.validate()
+        require_packages(config.log)  # every process: a missing package stops them all, before any work
         self.model, self.data, self.config, self.runtime = model.to(runtime.device), data, config, runtime
         self.run_dir = Path(run_dir)
         self.data_config = data_config
@@ -77,15 +80,30 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
         self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best_valid_bits_per_dim": None}
         self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.trackers: list[Tracker] = []  # opened by fit, on the main process only
 
     # ----------------------------------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train until ``epochs`` or ``max_steps``, then evaluate the test split exactly."""
+        """Train until ``epochs`` or ``max_steps``, then evaluate the test split exactly.
+
+        The trackers named in ``config.log`` are opened first (main process) and closed however ``fit`` ends.
+        """
         if resume:
             self.restore(load_checkpoint(self.run_dir / "last.pt", map_location=self.runtime.device))
         elif self.runtime.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.metrics_path.write_text("")
+        if self.runtime.is_main:
+            self.trackers = make_trackers(self.config.log, self.run_dir, self.progress["step"] if resume else None,
+                                          self.config.wandb_project, self.config.wandb_mode)
+        try:
+            return self._train_and_test()
+        finally:  # also after Ctrl-C or an error: the trackers flush what they hold
+            close_trackers(self.trackers)
+            self.trackers = []
+
+    def _train_and_test(self) -> TrainResult:
+        """The epochs, then the exact test NLL; Ctrl-C saves ``last.pt`` and returns."""
         self._write_run_config()
         try:
             while self.progress["step"] < self.total_steps:
@@ -198,7 +216,10 @@ class Trainer:
         generator = torch.Generator(device=self.runtime.device).manual_seed(seed)
         model = self.evaluated_model  # the fast sampler where the model has one: the same images, faster
         images = choose_sampler(model)(model, count, labels=labels, generator=generator)
-        return save_image_grid(images, self.data.num_levels, path)
+        path = save_image_grid(images, self.data.num_levels, path)
+        for tracker in self.trackers:
+            tracker.log_image(self.progress["step"], "samples", path)
+        return path
 
     # ------------------------------------------------------------------------- checkpoints and files
     def checkpoint(self) -> dict[str, Any]:
@@ -243,12 +264,16 @@ class Trainer:
                           "data": to_dict(self.data_config) if self.data_config else None,
                           "world_size": self.runtime.world_size}
             (self.run_dir / "config.json").write_text(json.dumps(run_config, indent=2) + "\n")
+            for tracker in self.trackers:
+                tracker.log_config(run_config)
 
     def _log(self, fields: dict[str, Any]) -> None:
         if self.runtime.is_main:
             line = {"epoch": self.progress["epoch"], "step": self.progress["step"], "time": time.time(), **fields}
             with self.metrics_path.open("a") as handle:
                 handle.write(json.dumps(line) + "\n")
+            for tracker in self.trackers:
+                tracker.log_scalars(line["step"], metric_scalars(line))
 
     def _plot_curves(self) -> None:
         if not self.runtime.is_main:
