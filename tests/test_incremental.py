@@ -39,6 +39,14 @@ def _sharp_model(name: str, fields: dict, shape: tuple[int, int, int], levels: i
     return model
 
 
+def _give_film_an_effect(model: torch.nn.Module) -> None:
+    """FiLM starts as the identity: random projections give the labels a real effect."""
+    for module in model.modules():
+        if getattr(module, "conditioning", None) is not None and module.conditioning.kind == "film":
+            for projection in module.conditioning.projections:
+                torch.nn.init.normal_(projection.weight, std=0.5)
+
+
 def _both(model: torch.nn.Module, count: int, seed: int, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     plain = sample_images(model, count, generator=torch.Generator().manual_seed(seed), **kwargs)
     fast = fast_sample_images(model, count, generator=torch.Generator().manual_seed(seed), **kwargs)
@@ -59,10 +67,7 @@ def test_fast_sampler_draws_the_plain_samplers_images(name, fields, channels):
 @pytest.mark.parametrize("conditioning", ["embedding", "film"])
 def test_conditional_models_and_completion(name, fields, conditioning):
     model = _sharp_model(name, fields, (3, 6, 4), num_classes=3, conditioning=conditioning)
-    for module in model.modules():  # FiLM starts as the identity: give it a real effect
-        if getattr(module, "conditioning", None) is not None and conditioning == "film":
-            for projection in module.conditioning.projections:
-                torch.nn.init.normal_(projection.weight, std=0.5)
+    _give_film_an_effect(model)
     labels = torch.tensor([0, 1, 2, 1])
     plain, fast = _both(model, 4, 5, labels=labels)
     assert torch.equal(plain, fast)
@@ -90,9 +95,7 @@ def test_pixelcnn_pp_fast_sampler_draws_the_plain_samplers_images(shape, blocks)
 @pytest.mark.parametrize("conditioning", ["embedding", "film"])
 def test_pixelcnn_pp_conditional_and_completion(conditioning):
     model = _sharp_model("pixelcnn_pp", PIXELCNN_PP, (3, 8, 8), levels=16, num_classes=3, conditioning=conditioning)
-    if conditioning == "film":
-        for projection in model.unet.conditioning.projections:
-            torch.nn.init.normal_(projection.weight, std=0.5)
+    _give_film_an_effect(model)
     labels = torch.tensor([0, 1, 2, 1])
     plain, fast = _both(model, 4, 5, labels=labels)
     assert torch.equal(plain, fast)

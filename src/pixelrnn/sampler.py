@@ -49,9 +49,7 @@ def sample_images(
     known = known.to(device)
     images = known.clamp(min=0)  # (B, C, H, W); unknown sub-pixels start at 0 and are overwritten in order
     labels = labels.to(device) if labels is not None else None
-    joint = getattr(model.head, "joint_channels", False)  # PixelCNN++: a whole pixel from one distribution
-    if joint and bool(((known >= 0).any(dim=1) != (known >= 0).all(dim=1)).any()):
-        raise ConfigError("this model samples whole pixels: give every channel of a known pixel, or none")
+    joint = samples_whole_pixels(model, known)
     was_training = model.training
     model.eval()
     for row, col in tqdm(model.pixel_order(), desc="sampling pixels", disable=not progress, leave=False):
@@ -61,6 +59,18 @@ def sample_images(
                 _draw(model, images, labels, (row, col, channel), to_sample, temperature, generator)
     model.train(was_training)
     return images
+
+
+def samples_whole_pixels(model: torch.nn.Module, known: torch.Tensor) -> bool:
+    """True when the model's head draws all channels of a pixel at once (PixelCNN++'s mixture).
+
+    Raises:
+        ConfigError: such a model given ``known`` (B, C, H, W) with some, not all, channels of a pixel kept.
+    """
+    joint = getattr(model.head, "joint_channels", False)
+    if joint and bool(((known >= 0).any(dim=1) != (known >= 0).all(dim=1)).any()):
+        raise ConfigError("this model samples whole pixels: give every channel of a known pixel, or none")
+    return joint
 
 
 def _draw(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | None,

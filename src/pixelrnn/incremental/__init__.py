@@ -23,7 +23,7 @@ from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
 from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
 from pixelrnn.models.pixelrnn import PixelRNN
-from pixelrnn.sampler import sample_images
+from pixelrnn.sampler import sample_images, samples_whole_pixels
 
 SAMPLERS = ("auto", "fast", "plain")
 STEPPERS = {PixelRNN: PixelRNNStepper, PixelCNN: PixelCNNStepper, GatedPixelCNN: GatedPixelCNNStepper,
@@ -100,9 +100,7 @@ def run_stepper(stepper: Stepper, model: torch.nn.Module, known: torch.Tensor, t
     images = known.clamp(min=0)  # (B, C, H, W)
     channels, height, width = known.shape[1:]
     size = model.head.params_per_subpixel
-    joint = getattr(model.head, "joint_channels", False)  # PixelCNN++: a whole pixel from one distribution
-    if joint and bool(((known >= 0).any(dim=1) != (known >= 0).all(dim=1)).any()):
-        raise ConfigError("this model samples whole pixels: give every channel of a known pixel, or none")
+    joint = samples_whole_pixels(model, known)
     for row in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
         for col in range(width):
             if joint:

@@ -102,7 +102,7 @@ class PixelCNNPlusPlusStepper(Stepper):
         self.padded = maps(0, channels + 1)  # [x, 1] of the finished pixels, zeros elsewhere
         # per stream, the input of every stage and each block's hidden and output maps, down then up
         self.maps = {stream: {"down_in": [maps(s) for s in range(NUM_STAGES)],
-                              "up_in": [maps(NUM_STAGES - 1 - s) for s in range(NUM_STAGES)]}
+                              "up_in": [None] + [maps(NUM_STAGES - 1 - s) for s in range(1, NUM_STAGES)]}
                      for stream in ("u", "ul")}
         for stream in ("u", "ul"):
             for direction, stages in (("down", self.unet.down_u), ("up", self.unet.up_u)):
@@ -110,6 +110,8 @@ class PixelCNNPlusPlusStepper(Stepper):
                 for kind in ("hidden", "out"):
                     self.maps[stream][f"{direction}_{kind}"] = [
                         [maps(resolution[s]) for _ in blocks] for s, blocks in enumerate(stages)]
+        for stream in ("u", "ul"):  # the up pass starts from the last down map itself
+            self.maps[stream]["up_in"][0] = self.maps[stream]["down_out"][-1][-1]
         self.skips = self._skip_maps()
         conditioning = self.unet.conditioning
         self.codes = conditioning(labels) if conditioning is not None and labels is not None else None
@@ -189,9 +191,8 @@ class PixelCNNPlusPlusStepper(Stepper):
             if not completes(resolution):
                 continue
             site = site_at(resolution)
-            coarser = maps["down_out"][-1][-1] if stage == 0 else maps["up_out"][stage - 1][-1]
-            entry = site.read(coarser) if stage == 0 else site.upsample(upsample[stage - 1], coarser)
-            site.write(maps["up_in"][stage], entry)
+            if stage:  # the first stage starts from the last down map, which ``up_in[0]`` is
+                site.write(maps["up_in"][stage], site.upsample(upsample[stage - 1], maps["up_out"][stage - 1][-1]))
             self._blocks(site, stream, "up", stage)
 
     def _blocks(self, site: _Site, stream: str, direction: str, stage: int) -> None:
