@@ -6,6 +6,7 @@ import csv
 
 from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, TrainConfig
+from pixelrnn.run_records import EVALUATIONS_FILE, record_evaluation
 from pixelrnn.training import train
 
 
@@ -30,6 +31,37 @@ def test_compare_tabulates_a_folder_of_runs(tmp_path, capsys):
     assert int(rows[2][3].replace(",", "")) > int(rows[1][3].replace(",", ""))  # more layers, more parameters
     for name in ("compare.md", "curves.png", "samples.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+    assert "FID" not in rows[0] and not any("accuracy" in title for title in rows[0])  # nothing measured yet
+
+    # what `pixelrnn fid` / `classify` recorded becomes columns: the latest record of each kind counts, and what it
+    # measured goes into the title when every run shares it, else into each cell
+    first, second = tmp_path / "sweep/layers1", tmp_path / "sweep/layers2"
+    fid_of = {"feature_network": "classifier", "num_samples": 100, "split": "test"}
+    record_evaluation(first / "last.pt", "fid", {**fid_of, "value": 99.0})
+    record_evaluation(first / "last.pt", "fid", {**fid_of, "value": 12.345})
+    record_evaluation(second, "fid", {**fid_of, "value": 7.0})
+    record_evaluation(second / "best.pt", "classify", {"accuracy": 0.875, "split": "valid"})
+    with (second / EVALUATIONS_FILE).open("a") as handle:
+        handle.write('{"kind": "fid", "val')  # a line cut short by an interrupted write is skipped
+    assert main(["compare", str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
+    capsys.readouterr()
+    with (tmp_path / "report/compare.csv").open() as handle:
+        header, *rows = list(csv.reader(handle))
+    fid_column = header.index("FID (classifier, N=100, test)")
+    assert [row[fid_column] for row in rows] == ["12.35", "7.00"]
+    accuracy_column = header.index("classification accuracy (valid)")
+    assert [row[accuracy_column] for row in rows] == ["—", "0.8750"]
+    record_evaluation(second, "fid", {**fid_of, "num_samples": 50, "value": 8.0})  # unlike N: said in each cell
+    assert main(["compare", str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
+    with (tmp_path / "report/compare.csv").open() as handle:
+        header, *rows = list(csv.reader(handle))
+    assert [row[header.index("FID")] for row in rows] == ["12.35 (classifier, N=100, test)",
+                                                           "8.00 (classifier, N=50, test)"]
+
+
+def test_evaluations_are_recorded_only_in_run_folders(tmp_path):
+    assert record_evaluation(tmp_path / "loose.pt", "fid", {"value": 1.0}) is None
+    assert not (tmp_path / EVALUATIONS_FILE).exists()
 
 
 def test_compare_of_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):

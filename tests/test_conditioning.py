@@ -12,6 +12,7 @@ from pixelrnn.cli import main
 from pixelrnn.config import CONDITIONINGS, DataConfig, TrainConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import build_model, count_parameters, model_config
+from pixelrnn.run_records import read_evaluations
 from pixelrnn.training import train
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}
@@ -119,6 +120,9 @@ def test_classify_and_per_class_sampling_from_the_command_line(two_class_run, tm
     assert main(["classify", str(two_class_run), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "accuracy 1.0000 (40/40)" in out and "confusion matrix" in out
+    recorded = read_evaluations(two_class_run)[-1]  # kept for `pixelrnn compare`
+    assert recorded["kind"] == "classify" and recorded["accuracy"] == 1.0 and recorded["num_images"] == 40
+    assert recorded["split"] == "test" and recorded["checkpoint"] == "last.pt"
     grid = tmp_path / "grid.png"
     assert main(["sample", str(two_class_run), "--per-class", "3", "--out", str(grid), "--device", "cpu"]) == 0
     saved = np.load(grid.with_suffix(".npz"))

@@ -26,6 +26,7 @@ from pixelrnn.feature_classifier import (
 )
 from pixelrnn.fid import fid, frechet_distance
 from pixelrnn.nn.inception import FID_WEIGHTS_URL, FIDInceptionV3, load_fid_inception
+from pixelrnn.run_records import read_evaluations
 from pixelrnn.training import train
 
 DATA = DataConfig(name="digits", max_train_images=64, max_test_images=48)
@@ -181,6 +182,9 @@ def test_pixelrnn_fid_end_to_end_with_classifier_features(checkpoint, first_fid,
     assert result["classifier_accuracy"] == first_fid[0].classifier_accuracy and result["num_reference"] == 48
     assert (checkpoint.parent / "fid-classifier-digits.pt").stat().st_mtime_ns == first_fid[1]  # reused
     assert result["value"] > 0
+    recorded = [record for record in read_evaluations(checkpoint.parent) if record["kind"] == "fid"]
+    assert len(recorded) == 2 and recorded[-1]["value"] == result["value"]  # both runs kept, for compare
+    assert recorded[-1]["num_samples"] == 16 and recorded[-1]["seed"] == 3 and recorded[-1]["checkpoint"] == "last.pt"
 
 
 def test_data_set_mismatches_are_one_line_errors(checkpoint, tmp_path, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import resource
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -66,15 +67,21 @@ def _synchronize(device: torch.device) -> None:
 
 
 def _timed(function, device: torch.device, warmup: int, repeats: int) -> float:
-    """Mean seconds of ``function()`` over ``repeats`` calls after ``warmup`` untimed ones."""
+    """Median seconds of one ``function()`` call over ``repeats`` timed calls after ``warmup`` untimed ones.
+
+    The median, not the mean: on a shared machine one call slowed by another process would otherwise move the
+    figure. Each call is synchronised on a GPU, so that its time is the device's.
+    """
     for _ in range(warmup):
         function()
-    _synchronize(device)
-    started = time.perf_counter()
+    seconds = []
     for _ in range(repeats):
+        _synchronize(device)
+        started = time.perf_counter()
         function()
-    _synchronize(device)
-    return (time.perf_counter() - started) / repeats
+        _synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
 
 
 def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_levels: int = 256,

@@ -106,7 +106,8 @@ def _add_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-shape", type=_image_shape, default=(3, 32, 32), help="C×H×W (default 3x32x32)")
     parser.add_argument("--levels", type=int, default=256, help="intensity levels (default 256; 2: binary)")
     parser.add_argument("--batch-size", type=_positive_int, default=16)
-    parser.add_argument("--repeats", type=_positive_int, default=3, help="timed repetitions (default 3)")
+    parser.add_argument("--repeats", type=_positive_int, default=3,
+                        help="timed repetitions; the median is reported (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",

@@ -184,6 +184,9 @@ def run_classify(args: argparse.Namespace) -> int:
     data = _data_config(args) if args.data else None
     result = classify(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size, device=args.device)
     total = int(result.confusion.sum())
+    _record(args.checkpoint, "classify", {"accuracy": result.accuracy, "num_images": total,
+                                          "marginal_bits_per_dim": result.marginal_bits_per_dim,
+                                          "data_name": result.data_name, "split": result.split})
     print(f"{result.data_name} {result.split}: accuracy {result.accuracy:.4f} "
           f"({int(result.confusion.diagonal().sum())}/{total}); marginal log p(x): "
           f"{result.marginal_bits_per_dim:.4f} bits/dim")
@@ -220,12 +223,22 @@ def run_fid(args: argparse.Namespace) -> int:
     result = fid(args.checkpoint, data=data, num_samples=args.num_samples, features=args.features,
                  feature_weights=args.feature_weights, split=args.split, batch_size=args.batch_size,
                  seed=args.seed, device=args.device, progress=sys.stderr.isatty())
+    _record(args.checkpoint, "fid", {**result.to_dict(), "seed": args.seed})
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
     print(f"FID {result.value:.2f} (features: {result.features}, N={result.num_samples} samples vs the "
           f"{result.split} split's {result.num_reference} images)")
     return 0
+
+
+def _record(checkpoint: str, kind: str, measurement: dict[str, Any]) -> None:
+    """Keep a ``fid`` / ``classify`` result in the checkpoint's run folder, for ``pixelrnn compare``."""
+    from pixelrnn.run_records import record_evaluation
+
+    path = record_evaluation(checkpoint, kind, measurement)
+    if path is not None:
+        print(f"recorded in {path}", file=sys.stderr)
 
 
 def run_sweep(args: argparse.Namespace) -> int:

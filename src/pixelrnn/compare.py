@@ -3,7 +3,9 @@
 A run is a folder written by ``train`` (``config.json``, ``metrics.jsonl``, ``last.pt``); a folder that holds
 runs (a sweep) expands to them. The table has the model, the fields that differ between the runs, parameters,
 the best validation and the final test score (bits/dim; nats/image for binary data, as the literature reports
-binarized MNIST), epochs, training images/s and wall time; it is written as Markdown and CSV.
+binarized MNIST), the latest FID and classification accuracy recorded by ``pixelrnn fid`` / ``classify`` in
+``evaluations.jsonl`` (columns shown only when some run has one), epochs, training images/s and wall time; it is
+written as Markdown and CSV.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from pixelrnn.config import ModelConfig, from_dict
 from pixelrnn.errors import DataError
 from pixelrnn.models import build_model, count_parameters
+from pixelrnn.run_records import read_evaluations
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Run:
     path: Path
     config: dict[str, Any]
     metrics: list[dict[str, Any]]
+    evaluations: list[dict[str, Any]]
 
     @property
     def binary(self) -> bool:
@@ -52,7 +56,8 @@ def find_runs(paths: list[str | Path]) -> list[Run]:
             metrics_path = folder / "metrics.jsonl"
             metrics = ([json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
                        if metrics_path.is_file() else [])
-            runs.append(Run(folder, json.loads((folder / "config.json").read_text()), metrics))
+            runs.append(Run(folder, json.loads((folder / "config.json").read_text()), metrics,
+                            read_evaluations(folder)))
     return runs
 
 
@@ -71,10 +76,11 @@ def table_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     swept = [field for field in differing_fields(runs)  # as shown: a field no run uses differently is dropped
              if len({_section_value(run, field) for run in runs}) > 1]
     unit = "nats/image" if all(run.binary for run in runs) else "bits/dim"
-    header = ["run", "model", *swept, "parameters", f"best valid ({unit})", f"test ({unit})", "epochs",
-              "train images/s", "wall time (s)"]
+    measured = _evaluation_columns(runs)
+    header = ["run", "model", *swept, "parameters", f"best valid ({unit})", f"test ({unit})",
+              *(title for title, _ in measured), "epochs", "train images/s", "wall time (s)"]
     rows = []
-    for run in runs:
+    for index, run in enumerate(runs):
         model_config = from_dict(ModelConfig, run.config["model"])
         valid, test, train = run.lines("valid"), run.lines("test"), run.lines("train")
         speeds = [line["images_per_second"] for line in train if "images_per_second" in line]
@@ -83,10 +89,39 @@ def table_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
         rows.append([run.path.name, model_config.name, *values, f"{count_parameters(build_model(model_config)):,}",
                      f"{min(run.score(line) for line in valid):.4f}" if valid else "—",
                      f"{run.score(test[-1]):.4f}" if test else "—",
+                     *(cells[index] for _, cells in measured),
                      str(max((line["epoch"] for line in run.metrics), default=0)),
                      f"{sum(speeds) / len(speeds):,.0f}" if speeds else "—",
                      f"{times[-1] - times[0]:,.0f}" if len(times) > 1 else "—"])
     return header, rows
+
+
+# kind in evaluations.jsonl → (column title, the value's key and format, the fields that say what was measured)
+_MEASUREMENTS = {"fid": ("FID", "value", "{:.2f}", ("feature_network", "num_samples", "split")),
+                 "classify": ("classification accuracy", "accuracy", "{:.4f}", ("split",))}
+
+
+def _evaluation_columns(runs: list[Run]) -> list[tuple[str, list[str]]]:
+    """(title, one cell per run) for each kind of measurement some run has recorded; the latest record counts.
+
+    What was measured (feature network, N, split) goes into the title when it is the same for every run that has
+    the measurement, else into each cell, so that unlike numbers are never shown as alike.
+    """
+    columns = []
+    for kind, (title, key, number, spec_fields) in _MEASUREMENTS.items():
+        latest = [([record for record in run.evaluations if record["kind"] == kind] or [None])[-1] for run in runs]
+        specs = {_spec(record, spec_fields) for record in latest if record is not None}
+        if not specs:
+            continue
+        shared = len(specs) == 1
+        cells = ["—" if record is None else number.format(record[key]) +
+                 ("" if shared else f" ({_spec(record, spec_fields)})") for record in latest]
+        columns.append((f"{title} ({specs.pop()})" if shared else title, cells))
+    return columns
+
+
+def _spec(record: dict[str, Any], fields: tuple[str, ...]) -> str:
+    return ", ".join(f"N={record[field]}" if field == "num_samples" else str(record[field]) for field in fields)
 
 
 _RECURRENT = ("pixelrnn", "multiscale_pixelrnn")
