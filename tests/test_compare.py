@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
+
+import pytest
 
 from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, TrainConfig
@@ -67,3 +70,38 @@ def test_evaluations_are_recorded_only_in_run_folders(tmp_path):
 def test_compare_of_a_folder_without_runs_is_a_one_line_error(tmp_path, capsys):
     assert main(["compare", str(tmp_path), "--out", str(tmp_path / "report")]) == 2
     assert "neither a run folder" in capsys.readouterr().err
+
+
+def test_mean_over_seeds_gives_one_row_per_setting_with_mean_and_spread(tmp_path, capsys):
+    config = TrainConfig(epochs=1, batch_size=8, lr=1e-2, sample_every=1, num_samples=4, device="cpu")
+    points = {"layers=1,seed=0": (1, 0, 32), "layers=1,seed=1": (1, 1, 32), "layers=2,seed=0": (2, 0, 24)}
+    for name, (layers, seed, images) in points.items():
+        train(tmp_path / "sweep" / name, data=DataConfig(name="digits", max_train_images=images, max_test_images=16),
+              model="pixelcnn-tiny", model_overrides={"num_layers": layers}, config=replace(config, seed=seed))
+    record_evaluation(tmp_path / "sweep/layers=1,seed=0", "fid", {"feature_network": "classifier",
+                                                                  "num_samples": 10, "split": "test", "value": 3.0})
+    record_evaluation(tmp_path / "sweep/layers=1,seed=1", "fid", {"feature_network": "classifier",
+                                                                  "num_samples": 10, "split": "test", "value": 5.0})
+    assert main(["compare", str(tmp_path / "sweep"), "--out", str(tmp_path / "each")]) == 0
+    with (tmp_path / "each/compare.csv").open() as handle:
+        header, *each = list(csv.reader(handle))
+    assert "data.max_train_images" in header  # a data field that differs is shown like the others
+    test_of = {row[0]: float(row[header.index("test (bits/dim)")]) for row in each}
+
+    assert main(["compare", str(tmp_path / "sweep"), "--mean-over", "train.seed", "--out", str(tmp_path / "mean")]) == 0
+    capsys.readouterr()
+    with (tmp_path / "mean/compare.csv").open() as handle:
+        header, *rows = list(csv.reader(handle))
+    assert [row[0] for row in rows] == ["layers=1", "layers=2"]  # the seed part of the point names is dropped
+    assert [row[header.index("train.seed")] for row in rows] == ["0, 1", "0"]
+    mean, spread = rows[0][header.index("test (bits/dim, mean ± sd)")].split(" ± ")
+    pair = [test_of["layers=1,seed=0"], test_of["layers=1,seed=1"]]
+    assert float(mean) == pytest.approx(sum(pair) / 2, abs=1e-4)
+    assert float(spread) == pytest.approx(abs(pair[0] - pair[1]) / 2 ** 0.5, abs=1e-4)  # sample sd of two
+    assert rows[1][header.index("test (bits/dim, mean ± sd)")] == f"{test_of['layers=2,seed=0']:.4f}"
+    assert [row[header.index("FID (classifier, N=10, test)")] for row in rows] == ["4.00 ± 1.41", "—"]
+    for name in ("curves.png", "samples.png"):
+        assert (tmp_path / "mean" / name).stat().st_size > 0
+
+    assert main(["compare", str(tmp_path / "sweep"), "--mean-over", "seed", "--out", str(tmp_path / "bad")]) == 2
+    assert "--mean-over needs a config field such as train.seed" in capsys.readouterr().err

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="runs side by side: table (Markdown, CSV), curves, samples")
     compare.add_argument("runs", nargs="+", help="run folders, or folders of runs (a sweep)")
     compare.add_argument("--out", default="comparison", help="output folder (default: comparison)")
+    compare.add_argument("--mean-over", metavar="FIELD",
+                         help="one row per setting, mean ± sd over the runs that differ only in FIELD "
+                         "(e.g. train.seed)")
     _add_eval(commands.add_parser("classify", help="likelihood classification: argmax_y log p(x|y) + log p(y)"),
               checkpoint_help="a class-conditional checkpoint, or its run folder (its last.pt)")
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))

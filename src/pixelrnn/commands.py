@@ -210,7 +210,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from pixelrnn.compare import find_runs, write_report
 
-    paths = write_report(find_runs(args.runs), args.out)
+    paths = write_report(find_runs(args.runs), args.out, mean_over=args.mean_over)
     print(paths["markdown"].read_text(), end="")
     print("wrote " + ", ".join(str(path) for path in paths.values()))
     return 0

@@ -1,0 +1,77 @@
+"""The figures of ``pixelrnn compare``: overlaid validation curves and one labelled sheet of sample grids.
+
+Both take labelled groups of runs (``(label, runs)``, a run being :class:`pixelrnn.compare.Run`): a group is one
+run, or the runs of one setting over several seeds, drawn in one colour.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pixelrnn.compare import Run
+
+LabelledRuns = list[tuple[str, list["Run"]]]
+
+
+def plot_curves(groups: LabelledRuns, path: Path) -> Path:
+    """Validation score against epoch and against wall time: one line per run, one colour and label per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (label, runs) in enumerate(groups):
+        style = {"color": colours[index % len(colours)], "linestyle": "-" if index < len(colours) else "--",
+                 "marker": "o", "markersize": 3 if len(runs) > 1 else 5, "alpha": 0.8}
+        for number, run in enumerate(run for run in runs if run.lines("valid")):
+            valid = run.lines("valid")
+            start = run.metrics[0]["time"]
+            scores = [run.score(line) for line in valid]
+            by_epoch.plot([line["epoch"] for line in valid], scores, label=label if number == 0 else None, **style)
+            by_time.plot([line["time"] - start for line in valid], scores, **style)
+    all_runs = [run for _, runs in groups for run in runs]
+    unit = "nats / image" if all(run.binary for run in all_runs) else "bits / dim"
+    for axes, label in ((by_epoch, "epoch"), (by_time, "wall time (s)")):
+        axes.set_xlabel(label)
+        axes.set_ylabel(f"validation {unit}")
+        axes.grid(alpha=0.3)
+    by_epoch.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    plt.close(figure)
+    return path
+
+
+def sample_sheet(groups: LabelledRuns, path: Path) -> Path | None:
+    """The last sample grid of each group's first run that has one, side by side, labelled; None if none has."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grids = []
+    for label, runs in groups:
+        for run in runs:
+            files = sorted((run.path / "samples").glob("epoch_*.png"))
+            if files:
+                grids.append((label if len(runs) == 1 else f"{label} ({run.path.name})", files[-1]))
+                break
+    if not grids:
+        return None
+    columns = min(4, len(grids))
+    rows = math.ceil(len(grids) / columns)
+    figure, axes_grid = plt.subplots(rows, columns, figsize=(3 * columns, 3.3 * rows), dpi=100, squeeze=False)
+    for axes, item in zip(axes_grid.flat, grids + [None] * (rows * columns - len(grids)), strict=True):
+        axes.axis("off")
+        if item is not None:
+            axes.imshow(plt.imread(item[1]), cmap="gray")
+            axes.set_title(f"{item[0]}\n{item[1].stem}", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    plt.close(figure)
+    return path
