@@ -6,6 +6,7 @@
 # finished runs (pixelrnn sweep resumes) but measures FID and accuracy again.
 set -euo pipefail
 PIXELRNN=${PIXELRNN:-pixelrnn}
+PYTHON=${PYTHON:-python}
 RUNS=${RUNS:-runs/studies}
 OUT=${OUT:-docs/experiments}
 RECIPE=(--data digits --epochs 30 --batch-size 32 --optimizer adam --lr 0.003 --schedule exponential
@@ -17,6 +18,20 @@ measure() {  # FID of 1,000 samples against the 297 test images; accuracy for cl
         $PIXELRNN fid "$run" -n 1000 --features classifier --feature-weights "$CLASSIFIER" --seed 0
         if grep -q '"num_classes": [1-9]' "$run/config.json"; then $PIXELRNN classify "$run"; fi
     done
+}
+
+fid_floor() {  # what a perfect sampler would score: 1,000 training images in place of the samples
+    $PYTHON - "$CLASSIFIER" <<'PY'
+import sys, torch
+from pixelrnn.config import DataConfig
+from pixelrnn.data import load_dataset
+from pixelrnn.feature_classifier import load_classifier, to_unit_range
+from pixelrnn.fid import frechet_distance
+digits = load_dataset(DataConfig(name="digits"))
+network = load_classifier(sys.argv[1], torch.device("cpu"))[0]
+value = frechet_distance(to_unit_range(digits.test.images, 17), to_unit_range(digits.train.images[:1000], 17), network)
+print(f"FID of 1,000 training images against the 297 test images: {value:.2f}")
+PY
 }
 
 sweep() {  # sweep FOLDER FLAGS...: a seeded sweep, then its measurements
@@ -43,6 +58,7 @@ families() {  # (b) every family at about 20K parameters
     sweep families/multiscale --model multiscale-pixelrnn-small --hidden-channels 10
     sweep families/pixelcnn-pp --model pixelcnn-pp-small --hidden-channels 6
     $PIXELRNN compare "$RUNS"/families/* --mean-over train.seed --out "$OUT/families"
+    fid_floor
 }
 
 conditioning() {  # (c) the three ways a class label enters the model, against the unconditional runs of (b)

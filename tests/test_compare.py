@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -43,7 +44,8 @@ def test_compare_tabulates_a_folder_of_runs(tmp_path, capsys):
     record_evaluation(first / "last.pt", "fid", {**fid_of, "value": 99.0})
     record_evaluation(first / "last.pt", "fid", {**fid_of, "value": 12.345})
     record_evaluation(second, "fid", {**fid_of, "value": 7.0})
-    record_evaluation(second / "best.pt", "classify", {"accuracy": 0.875, "split": "valid"})
+    record_evaluation(second / "best.pt", "classify", {"accuracy": 0.875, "marginal_bits_per_dim": 3.25,
+                                                       "split": "valid"})
     with (second / EVALUATIONS_FILE).open("a") as handle:
         handle.write('{"kind": "fid", "val')  # a line cut short by an interrupted write is skipped
     assert main(["compare", str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
@@ -54,6 +56,8 @@ def test_compare_tabulates_a_folder_of_runs(tmp_path, capsys):
     assert [row[fid_column] for row in rows] == ["12.35", "7.00"]
     accuracy_column = header.index("classification accuracy (valid)")
     assert [row[accuracy_column] for row in rows] == ["—", "0.8750"]
+    marginal_column = header.index("log p(x) over all classes (bits/dim, valid)")  # beside −log p(x | label)
+    assert [row[marginal_column] for row in rows] == ["—", "3.2500"]
     record_evaluation(second, "fid", {**fid_of, "num_samples": 50, "value": 8.0})  # unlike N: said in each cell
     assert main(["compare", str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
     with (tmp_path / "report/compare.csv").open() as handle:
@@ -102,6 +106,16 @@ def test_mean_over_seeds_gives_one_row_per_setting_with_mean_and_spread(tmp_path
     assert [row[header.index("FID (classifier, N=10, test)")] for row in rows] == ["4.00 ± 1.41", "—"]
     for name in ("curves.png", "samples.png"):
         assert (tmp_path / "mean" / name).stat().st_size > 0
+
+    # the same point names in two sweeps are told apart by their sweep's folder
+    for name in ("layers=1,seed=0", "layers=1,seed=1"):  # as if trained with another learning rate
+        shutil.copytree(tmp_path / "sweep" / name, tmp_path / "other" / name)
+        config_path = tmp_path / "other" / name / "config.json"
+        config_path.write_text(config_path.read_text().replace('"lr": 0.01', '"lr": 0.02'))
+    assert main(["compare", str(tmp_path / "sweep"), str(tmp_path / "other"), "--mean-over", "train.seed",
+                 "--out", str(tmp_path / "both")]) == 0
+    with (tmp_path / "both/compare.csv").open() as handle:
+        assert [row[0] for row in list(csv.reader(handle))[1:]] == ["sweep/layers=1", "layers=2", "other/layers=1"]
 
     assert main(["compare", str(tmp_path / "sweep"), "--mean-over", "seed", "--out", str(tmp_path / "bad")]) == 2
     assert "--mean-over needs a config field such as train.seed" in capsys.readouterr().err

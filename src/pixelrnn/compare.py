@@ -106,6 +106,10 @@ def group_runs(runs: list[Run], mean_over: str | None = None) -> list[Group]:
         own_parent = len(parent) == 1 and sum(parent == other for other in parents) == 1
         labels.append(stripped if stripped and stripped != group[0].path.name else
                       next(iter(parent)).name if own_parent else group[0].path.name)
+    repeated = {label for label in labels if labels.count(label) > 1}
+    for index, (label, parent) in enumerate(zip(labels, parents, strict=True)):
+        if label in repeated and len(parent) == 1:  # e.g. the same point name in two sweeps
+            labels[index] = f"{next(iter(parent)).name}/{label}"
     return [Group(label, group) for label, group in zip(labels, groups, strict=True)]
 
 
@@ -178,9 +182,12 @@ def _wall_time(run: Run) -> float | None:
     return times[-1] - times[0] if len(times) > 1 else None
 
 
-# kind in evaluations.jsonl → (column title, the value's key and format, the fields that say what was measured)
-_MEASUREMENTS = {"fid": ("FID", "value", "{:.2f}", ("feature_network", "num_samples", "split")),
-                 "classify": ("classification accuracy", "accuracy", "{:.4f}", ("split",))}
+# (kind in evaluations.jsonl, column title, the value's key and format, the fields that say what was measured);
+# a class-conditional model's test bits/dim is −log p(x | its label): the marginal log p(x) compares with the
+# unconditional models'
+_MEASUREMENTS = (("fid", "FID", "value", "{:.2f}", ("feature_network", "num_samples", "split")),
+                 ("classify", "classification accuracy", "accuracy", "{:.4f}", ("split",)),
+                 ("classify", "log p(x) over all classes (bits/dim)", "marginal_bits_per_dim", "{:.4f}", ("split",)))
 
 
 def _evaluation_columns(groups: list[Group]) -> list[tuple[str, list[str]]]:
@@ -191,8 +198,8 @@ def _evaluation_columns(groups: list[Group]) -> list[tuple[str, list[str]]]:
     measured unlike shows ``mixed``).
     """
     columns = []
-    for kind, (title, key, number, spec_fields) in _MEASUREMENTS.items():
-        latest = [[_latest(run, kind) for run in group.runs] for group in groups]
+    for kind, title, key, number, spec_fields in _MEASUREMENTS:
+        latest = [[_latest(run, kind, key) for run in group.runs] for group in groups]
         specs = {_spec(record, spec_fields) for records in latest for record in records if record is not None}
         if not specs:
             continue
@@ -204,12 +211,15 @@ def _evaluation_columns(groups: list[Group]) -> list[tuple[str, list[str]]]:
             cells.append("—" if not present else "mixed" if len(group_specs) > 1 else
                          _summary([record[key] for record in present], number) +
                          ("" if shared else f" ({group_specs.pop()})"))
-        columns.append((f"{title} ({specs.pop()})" if shared else title, cells))
+        spec = specs.pop()
+        columns.append((title if not shared else f"{title[:-1]}, {spec})" if title.endswith(")") else
+                        f"{title} ({spec})", cells))
     return columns
 
 
-def _latest(run: Run, kind: str) -> dict[str, Any] | None:
-    return ([record for record in run.evaluations if record["kind"] == kind] or [None])[-1]
+def _latest(run: Run, kind: str, key: str) -> dict[str, Any] | None:
+    """The run's latest ``kind`` record holding ``key``, or None."""
+    return ([record for record in run.evaluations if record["kind"] == kind and key in record] or [None])[-1]
 
 
 def _spec(record: dict[str, Any], fields: tuple[str, ...]) -> str:
