@@ -59,7 +59,8 @@ def sample_sheet(groups: LabelledRuns, path: Path) -> Path | None:
         for run in runs:
             files = sorted((run.path / "samples").glob("epoch_*.png"))
             if files:
-                grids.append((label if len(runs) == 1 else f"{label} ({run.path.name})", files[-1]))
+                grids.append((label if len(runs) == 1 else f"{label} ({_name_beyond(run.path.name, label)})",
+                              files[-1]))
                 break
     if not grids:
         return None
@@ -75,3 +76,9 @@ def sample_sheet(groups: LabelledRuns, path: Path) -> Path | None:
     figure.savefig(path, format="png")
     plt.close(figure)
     return path
+
+
+def _name_beyond(run_name: str, label: str) -> str:
+    """The parts of a run's name its group label leaves out: ``seed=0,layers=2`` beyond ``layers=2`` → ``seed=0``."""
+    shown = set(label.rsplit("/", 1)[-1].split(","))
+    return ",".join(part for part in run_name.split(",") if part not in shown) or run_name
