@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from pixelrnn.compare_figures import plot_curves, sample_sheet
-from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, from_dict
+from pixelrnn.config import ModelConfig, from_dict
 from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.models import build_model, count_parameters
 from pixelrnn.run_records import read_evaluations
+from pixelrnn.sweep_grid import SECTIONS
 
 
 @dataclass
@@ -69,7 +70,7 @@ def differing_fields(runs: list[Run]) -> list[str]:
     for section in ("model", "train", "data"):
         keys = sorted(set().union(*(run.config.get(section) or {} for run in runs)))
         fields += [f"{section}.{key}" for key in keys
-                   if len({json.dumps((run.config.get(section) or {}).get(key)) for run in runs}) > 1]
+                   if len({json.dumps(_raw_value(run, f"{section}.{key}")) for run in runs}) > 1]
     return [field for field in fields if field not in ("model.name", "train.device")]  # name: its own column
 
 
@@ -116,7 +117,7 @@ def group_runs(runs: list[Run], mean_over: str | None = None) -> list[Group]:
 def check_field(field: str) -> None:
     """ConfigError unless ``field`` is ``model.X``, ``train.X`` or ``data.X`` of a config dataclass."""
     section, _, key = field.partition(".")
-    config_class = {"model": ModelConfig, "train": TrainConfig, "data": DataConfig}.get(section)
+    config_class = SECTIONS.get(section)
     if config_class is None or key not in {item.name for item in dataclasses.fields(config_class)}:
         raise ConfigError(f"--mean-over needs a config field such as train.seed (model.X, train.X or data.X), "
                           f"got '{field}'")
@@ -238,12 +239,12 @@ _FIELD_USERS = {"recurrent_layer": _RECURRENT, "cell": _RECURRENT, "skip_connect
 
 def _section_value(run: Run, field: str) -> str:
     section, key = field.split(".", 1)
-    values = run.config.get(section) or {}
-    if section == "model" and key in _FIELD_USERS and values.get("name") not in _FIELD_USERS[key]:
+    model = run.config.get("model") or {}
+    if section == "model" and key in _FIELD_USERS and model.get("name") not in _FIELD_USERS[key]:
         return "—"
-    if section == "model" and key == "conditioning" and not values.get("num_classes"):
+    if section == "model" and key == "conditioning" and not model.get("num_classes"):
         return "—"  # unconditional: no label enters the model
-    return str(values.get(key))
+    return str(_raw_value(run, field))
 
 
 def _raw_value(run: Run, field: str) -> Any:

@@ -29,6 +29,7 @@ from pixelrnn.evaluate import check_split_and_batch_size, stored_data_config
 from pixelrnn.feature_classifier import TrainedClassifier, classifier_for, to_unit_range
 from pixelrnn.incremental import choose_sampler
 from pixelrnn.nn.inception import load_fid_inception
+from pixelrnn.run_records import checkpoint_folder
 from pixelrnn.runtime import resolve_device
 from pixelrnn.training import check_data_fits_model
 
@@ -161,8 +162,7 @@ def default_features(dataset: ImageDataset) -> str:
 
 def classifier_cache_path(checkpoint_path: str | Path, data_name: str) -> Path:
     """``fid-classifier-<data set>.pt`` in the checkpoint's folder (the run folder itself when given one)."""
-    path = Path(checkpoint_path)
-    return (path if path.is_dir() else path.parent) / f"fid-classifier-{data_name}.pt"
+    return checkpoint_folder(checkpoint_path) / f"fid-classifier-{data_name}.pt"
 
 
 def _feature_network(features: str, weights: str | Path | None, dataset: ImageDataset, checkpoint_path: str | Path,

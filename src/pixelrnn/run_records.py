@@ -19,10 +19,15 @@ from typing import Any
 EVALUATIONS_FILE = "evaluations.jsonl"
 
 
+def checkpoint_folder(checkpoint_path: str | Path) -> Path:
+    """The folder of a checkpoint file, or the folder itself when given one (read as its ``last.pt``)."""
+    path = Path(checkpoint_path)
+    return path if path.is_dir() else path.parent
+
+
 def run_folder_of(checkpoint_path: str | Path) -> Path | None:
     """The run folder a checkpoint (or a run folder given as such) belongs to; None outside a run folder."""
-    path = Path(checkpoint_path)
-    folder = path if path.is_dir() else path.parent
+    folder = checkpoint_folder(checkpoint_path)
     return folder if (folder / "config.json").is_file() else None
 
 
