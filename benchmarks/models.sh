@@ -20,7 +20,7 @@ echo "|---|---|---|---|---|---|---|"
 for model in pixelcnn-cifar10 row-lstm-cifar10 diagonal-bilstm-cifar10; do
     bench 3x32x32 256 16 2 1 "$model" "$@"
 done
-for model in gated-pixelcnn-paper pixelcnn-pp-cifar10; do
+for model in gated-pixelcnn-imagenet pixelcnn-pp-cifar10; do
     bench 3x32x32 256 16 1 0 "$model" "$@"
 done
 # ... and the small presets at the same size

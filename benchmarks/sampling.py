@@ -22,7 +22,7 @@ from pixelrnn.models import build_model, model_config
 from pixelrnn.runtime import resolve_device
 from pixelrnn.sampler import sample_images
 
-PRESETS = ("pixelcnn-cifar10", "row-lstm-cifar10", "diagonal-bilstm-cifar10", "gated-pixelcnn-paper",
+PRESETS = ("pixelcnn-cifar10", "row-lstm-cifar10", "diagonal-bilstm-cifar10", "gated-pixelcnn-imagenet",
            "pixelcnn-pp-cifar10", "pixelcnn-small", "row-lstm-small", "diagonal-bilstm-small",
            "multiscale-pixelrnn-small", "gated-pixelcnn-small", "pixelcnn-pp-small")
 

@@ -142,6 +142,46 @@ def test_dynamic_binarization_is_deterministic_and_binary(tmp_path):
     assert first.train.labels.tolist() == train[1].tolist()
 
 
+def test_dynamic_binarization_redraws_the_training_pixels_every_epoch(tmp_path):
+    train, test = _mnist_arrays(num_train=20, num_test=4)
+    train[0][:, :10], train[0][:, 10:] = 0, 128  # grey 0 stays 0; grey 128 is a coin flip per draw
+    write_mnist(tmp_path, train, test, gz=True)
+    config = DataConfig(name="binarized_mnist", binarize="dynamic", path=str(tmp_path), valid_fraction=0.25,
+                        download=False)
+    dataset = load_dataset(config)
+    epochs = [dataset.training_split(epoch).images for epoch in range(3)]
+    assert not torch.equal(epochs[0], epochs[1]) and not torch.equal(epochs[1], epochs[2])  # a new draw each epoch
+    assert torch.equal(epochs[1], load_dataset(config).training_split(1).images)  # fixed by seed and epoch
+    assert all(images[:, :, :10].sum() == 0 and set(images.unique().tolist()) == {0, 1} for images in epochs)
+    assert len(dataset.train) == 15 and len(dataset.valid) == 5  # the same hold-out as the draw kept in train
+    assert torch.equal(dataset.training_split(0).labels, dataset.train.labels)
+    once = load_dataset(DataConfig(**{**config.__dict__, "binarize": "once"}))
+    assert torch.equal(once.training_split(0).images, once.train.images)  # drawn once: the same every epoch
+    assert torch.equal(once.train.images, dataset.train.images) and torch.equal(once.test.images, dataset.test.images)
+
+
+def test_named_data_sets_read_their_npz_and_keep_their_name(tmp_path):
+    binary = {f"x_{split}": RNG.integers(0, 2, (n, 28, 28), dtype=np.uint8)
+              for split, n in (("train", 5), ("valid", 2), ("test", 3))}
+    np.savez_compressed(tmp_path / "binarized_mnist.npz", **binary)
+    dataset = load_dataset(DataConfig(name="binarized_mnist", path=str(tmp_path / "binarized_mnist.npz")))
+    assert (dataset.name, dataset.num_levels, len(dataset.train), len(dataset.valid), len(dataset.test)) == \
+        ("binarized_mnist", 2, 5, 2, 3)
+    assert torch.equal(dataset.valid.images[:, 0], torch.from_numpy(binary["x_valid"]))
+    grey = {"x_train": RNG.integers(0, 256, (6, 28, 28), dtype=np.uint8), "y_train": np.arange(6) % 10,
+            "x_test": RNG.integers(0, 256, (2, 28, 28), dtype=np.uint8), "y_test": np.arange(2)}
+    np.savez_compressed(tmp_path / "mnist.npz", **grey)
+    mnist = load_dataset(DataConfig(name="mnist", path=str(tmp_path / "mnist.npz"), valid_fraction=0.0))
+    assert (mnist.name, mnist.num_levels, mnist.num_classes, len(mnist.train)) == ("mnist", 256, 10, 6)
+    dynamic = load_dataset(DataConfig(name="binarized_mnist", binarize="dynamic", valid_fraction=0.0,
+                                      path=str(tmp_path / "mnist.npz")))
+    assert dynamic.train_grey is not None and torch.equal(dynamic.train_grey[:, 0], torch.from_numpy(grey["x_train"]))
+    _raises(DataError, "not cifar10's 3×32×32", load_dataset, DataConfig(name="cifar10",
+                                                                         path=str(tmp_path / "mnist.npz")))
+    _raises(DataError, "not the binarized MNIST split", load_dataset,
+            DataConfig(name="binarized_mnist", path=str(tmp_path / "mnist.npz")))
+
+
 # ----------------------------------------------------------------------------------------------- CIFAR-10
 def _cifar_batches(num_per_batch=2):
     batches = [(RNG.integers(0, 256, (num_per_batch, 3072), dtype=np.uint8), RNG.integers(0, 10, num_per_batch))

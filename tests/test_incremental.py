@@ -10,6 +10,7 @@ from pixelrnn.cli import main
 from pixelrnn.errors import ConfigError
 from pixelrnn.incremental import fast_sample_images, has_fast_sampler
 from pixelrnn.models import build_model, model_config
+from pixelrnn.nn.lstm import InitialState
 from pixelrnn.sampler import sample_images
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 8}
@@ -24,6 +25,15 @@ VARIANTS = [
     ("pixelcnn", {"kernel_size": 5, "first_kernel_size": 3}),
     ("gated_pixelcnn", {}),
     ("gated_pixelcnn", {"num_layers": 3, "kernel_size": 5, "first_kernel_size": 3}),
+    # the paper's options: learned initial states (random here, not zero), skips, and Table 2's ablation
+    ("pixelrnn", {"recurrent_layer": "row_lstm", "learned_initial_state": True, "skip_connections": True}),
+    ("pixelrnn", {"recurrent_layer": "row_lstm", "cell": "gru", "learned_initial_state": True}),
+    ("pixelrnn", {"recurrent_layer": "diagonal_bilstm", "learned_initial_state": True, "skip_connections": True}),
+    ("pixelrnn", {"recurrent_layer": "diagonal_bilstm", "cell": "gru", "learned_initial_state": True,
+                  "residual_connections": False}),
+    ("multiscale_pixelrnn", {"recurrent_layer": "diagonal_bilstm", "learned_initial_state": True}),
+    ("pixelcnn", {"skip_connections": True}),
+    ("pixelcnn", {"skip_connections": True, "residual_connections": False}),
 ]
 
 
@@ -36,6 +46,10 @@ def _sharp_model(name: str, fields: dict, shape: tuple[int, int, int], levels: i
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(2.0)
+        for module in model.modules():
+            if isinstance(module, InitialState):  # learned initial states start at zero: make them matter
+                for parameter in module.parameters():
+                    parameter.normal_(std=0.5)
     return model
 
 

@@ -22,7 +22,8 @@ def _pixelcnn_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
     input_layer = c * 2 * h * k1 * k1 + 2 * h  # 7×7 mask A, C → 2h
     block = (2 * h * h + h) + (h * h * k * k + h) + (h * 2 * h + 2 * h)  # 1×1 2h→h, k×k h→h, 1×1 h→2h
     output_layers = (2 * h * o + o) + (o * c * p + c * p)  # 1×1 2h→o, 1×1 o→C·P
-    return input_layer + config.num_layers * block + output_layers
+    skips = config.num_layers * (2 * h * 2 * h + 2 * h) if config.skip_connections else 0  # 1×1 2h→2h per block
+    return input_layer + config.num_layers * block + skips + output_layers
 
 
 def _images(config: ModelConfig, batch: int = 3, seed: int = 0) -> torch.Tensor:

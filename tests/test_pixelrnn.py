@@ -146,6 +146,9 @@ def _recurrent_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
         recurrent = 2 * (2 * h * gates + gates + 2 * h * gates)
     layer = recurrent + h * 2 * h + 2 * h  # + the 1×1 h → 2h residual projection
     skips = config.num_layers * (2 * h * 2 * h + 2 * h) if config.skip_connections else 0
+    if config.learned_initial_state:  # (hidden [, LSTM cell]) × directions × h per layer
+        directions = 1 if config.recurrent_layer == "row_lstm" else 2
+        layer += directions * h * (2 if config.cell == "lstm" else 1)
     input_layer = c * 2 * h * config.first_kernel_size ** 2 + 2 * h
     output_layers = (2 * h * o + o) + (o * c * p + c * p)
     return input_layer + config.num_layers * layer + skips + output_layers

@@ -128,7 +128,7 @@ class Categorical(OutputHead):
 
 
 class Bernoulli(OutputHead):
-    """One sigmoid per sub-pixel for binary images (§5 of the paper, binarized MNIST). P = 1 logit."""
+    """One sigmoid per sub-pixel for binary images (§4 of the paper, binarized MNIST). P = 1 logit."""
 
     num_levels = 2
     params_per_subpixel = 1

@@ -124,7 +124,7 @@ class Trainer:
     def _train_epoch(self) -> None:
         epoch, skip = self.progress["epoch"], self.progress["batch_in_epoch"]
         batches = iterate_batches(
-            self.data.train, self.config.batch_size, shuffle=True, seed=self.config.seed, epoch=epoch,
+            self.data.training_split(epoch), self.config.batch_size, shuffle=True, seed=self.config.seed, epoch=epoch,
             rank=self.runtime.rank, world_size=self.runtime.world_size, skip_batches=skip,
             hflip=bool(self.data_config and self.data_config.hflip),
         )

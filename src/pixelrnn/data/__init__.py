@@ -30,6 +30,7 @@ FOLDER_TEST_FRACTION = 0.1
 _FIXED_SPLIT_SEED = 20_160_125  # test splits that no config may change (PixelRNN's arXiv date)
 _BINARIZE_CHUNK = 10_000  # images binarized per generator: bounded memory, independent of any cut
 _HFLIP_STREAM, _BINARIZE_STREAM = 1, 2
+_FIRST_EPOCH_STREAM = 2  # dynamic binarization: epoch e draws from stream 2 + e (0: train once, 1: test)
 SPLITS = ("train", "valid", "test")
 
 
@@ -68,6 +69,9 @@ class ImageDataset:
         train, valid, test: the splits (``valid`` may be empty when ``valid_fraction`` is 0).
         num_levels: grey levels per sub-pixel: 256; 2 for binary images; 17 for the 8×8 digits.
         num_classes: number of classes (0 when unlabeled).
+        train_grey: dynamic binarization only: the grey uint8 (N, C, H, W) training images that
+            :meth:`training_split` binarizes anew every epoch; ``train`` then holds one draw of them.
+        binarize_seed: the seed of those draws.
     """
 
     name: str
@@ -76,6 +80,17 @@ class ImageDataset:
     test: ImageSplit
     num_levels: int
     num_classes: int
+    train_grey: torch.Tensor | None = None
+    binarize_seed: int = 0
+
+    def training_split(self, epoch: int) -> ImageSplit:
+        """The training images of ``epoch``: ``train``, or, with dynamic binarization (``train_grey`` set), the
+        grey training images drawn anew as Bernoulli(grey / 255) for this epoch (fixed by the seed and the epoch,
+        so a resumed run sees the same pixels)."""
+        if self.train_grey is None:
+            return self.train
+        images = _binarize(self.train_grey.numpy(), self.binarize_seed, stream=_FIRST_EPOCH_STREAM + epoch)
+        return ImageSplit(torch.from_numpy(images), self.train.labels)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -107,22 +122,49 @@ def _load_mnist(config: DataConfig) -> ImageDataset:
 
 
 def _load_binarized_mnist(config: DataConfig) -> ImageDataset:
-    if config.binarize == "dynamic":
+    """The fixed Larochelle split (``fixed``), or MNIST binarized from its grey levels (``once``, ``dynamic``)."""
+    if config.binarize != "fixed":
         (train_images, train_labels), (test_images, test_labels) = _read_mnist(config)
         train = (_binarize(train_images, config.seed, stream=0), train_labels)
         test = (_binarize(test_images, config.seed, stream=1), test_labels)
-        return _assemble("binarized_mnist", config, train, test, num_levels=2, num_classes=10)
-    folder = _folder(config, "binarized_mnist")
-    download.ensure_binarized_mnist(folder, config.download)
-    train, valid, test = ((images, formats.unlabeled(len(images))) for images in
-                          (formats.read_amat(folder / f"binarized_mnist_{split}.amat") for split in SPLITS))
-    return _assemble("binarized_mnist", config, train, test, valid=valid, num_levels=2, num_classes=0)
+        dataset = _assemble("binarized_mnist", config, train, test, num_levels=2, num_classes=10)
+        if config.binarize == "dynamic":  # the same hold-out and cuts, on the grey images: redrawn every epoch
+            grey = _assemble("mnist", config, (train_images, train_labels), test, num_levels=256, num_classes=10)
+            dataset.train_grey, dataset.binarize_seed = grey.train.images, config.seed
+        return dataset
+    splits = _npz_of(config, "binarized_mnist", (1, 28, 28))
+    if splits is None:
+        folder = _folder(config, "binarized_mnist")
+        download.ensure_binarized_mnist(folder, config.download)
+        splits = {split: (images, formats.unlabeled(len(images))) for split, images in
+                  ((split, formats.read_amat(folder / f"binarized_mnist_{split}.amat")) for split in SPLITS)}
+    if "valid" not in splits or any(images.max() > 1 for images, _ in splits.values() if images.size):
+        raise DataError(f"{config.path} is not the binarized MNIST split: it needs 0/1 x_train, x_valid and x_test")
+    return _assemble("binarized_mnist", config, splits["train"], splits["test"], valid=splits["valid"],
+                     num_levels=2, num_classes=0)
 
 
 def _load_cifar10(config: DataConfig) -> ImageDataset:
-    batches = download.ensure_cifar10(_folder(config, "cifar10"), config.download)
-    train, test = formats.read_cifar10(batches)
-    return _assemble("cifar10", config, train, test, num_levels=256, num_classes=10)
+    splits = _npz_of(config, "cifar10", (3, 32, 32))
+    if splits is None:
+        batches = download.ensure_cifar10(_folder(config, "cifar10"), config.download)
+        splits = dict(zip(("train", "test"), formats.read_cifar10(batches), strict=True))
+    return _assemble("cifar10", config, splits["train"], splits["test"], num_levels=256, num_classes=10)
+
+
+def _npz_of(config: DataConfig, name: str, shape: tuple[int, int, int]) -> dict[str, Arrays] | None:
+    """The splits of a named data set given as a ``.npz`` file (``--data-path x.npz``), or None for a folder.
+
+    The arrays are those of ``shared/data``'s README: ``x_train``, ``x_test`` (+ ``x_valid``), labels ``y_*``.
+    """
+    if not config.path or Path(config.path).suffix.lower() != ".npz":
+        return None
+    path = Path(config.path).expanduser()
+    splits = formats.read_npz(path)
+    found = tuple(int(size) for size in splits["train"][0].shape[1:])
+    if found != shape:
+        raise DataError(f"{path} holds {'×'.join(map(str, found))} images, not {name}'s {'×'.join(map(str, shape))}")
+    return splits
 
 
 def _load_folder(config: DataConfig) -> ImageDataset:
@@ -150,6 +192,9 @@ _LOADERS: dict[str, Callable[[DataConfig], ImageDataset]] = {
 
 
 def _read_mnist(config: DataConfig) -> tuple[Arrays, Arrays]:
+    splits = _npz_of(config, "mnist", (1, 28, 28))
+    if splits is not None:
+        return splits["train"], splits["test"]
     folder = _folder(config, "mnist")
     download.ensure_mnist(folder, config.download)
     return formats.read_mnist(folder, "train"), formats.read_mnist(folder, "t10k")

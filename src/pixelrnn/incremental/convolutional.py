@@ -40,12 +40,15 @@ class PixelCNNStepper(Stepper):
         first = max(row - self.reach, 0)
         rows = _rows(model, images, first, row + self.reach + 1, self.middle[0].dtype)
         features = self._condition(convs.at(model.input_conv, rows, row - first, col), 0)  # (B, 2h)
+        skipped = 0
         for index, block in enumerate(model.blocks):
             _, squeeze, _, spatial, _, expand = block.body  # ReLU, 1×1, ReLU, k×k, ReLU, 1×1
             self.middle[index][:, :, row, col] = F.relu(convs.pointwise(squeeze, F.relu(features)))
             update = convs.pointwise(expand, F.relu(convs.at(spatial, self.middle[index], row, col)))  # (B, 2h)
-            features = self._condition(features + update, index + 1)
-        return convs.sequential(model.output, features)  # (B, C·P)
+            features = self._condition(features + update if block.residual else update, index + 1)
+            if model.skips is not None:
+                skipped = skipped + convs.pointwise(model.skips[index], features)
+        return convs.sequential(model.output, features if model.skips is None else skipped)  # (B, C·P)
 
 
 class GatedPixelCNNStepper(Stepper):

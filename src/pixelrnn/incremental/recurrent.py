@@ -9,7 +9,9 @@ Every layer keeps the maps of its input, hidden and cell states for the pixels a
   (i − 1, j), and to the left, (i, j − 1), cell state from (i, j − 1). The right-to-left direction of row i
   needs the whole row: :meth:`PixelRNNStepper.end_row` runs it, right to left, once row i is finished; pixel
   (i, j) reads its result from row i − 1 (the paper's one-row shift);
-- the 1×1 projection, residual, conditioning, skips and output layers at (i, j).
+- the 1×1 projection, residual, conditioning, skips and output layers at (i, j);
+- a learned initial state is read wherever the plain layers start from it: row −1 (Row LSTM, both Diagonal
+  directions), column −1 (left-to-right) and column W (right-to-left).
 
 These are the computations of :mod:`pixelrnn.nn.lstm` restricted to one position (the zero states of the skewed
 padding stay exactly zero, so borders read zeros), which the tests check by sampling the same images as the plain
@@ -75,7 +77,8 @@ class PixelRNNStepper(Stepper):
                 out = self._row_lstm_at(index, layer.recurrent, row, col)
             else:
                 out = self._diagonal_at(index, layer.recurrent, row, col)
-            features = self._condition(features + self.convs.pointwise(layer.project, out), index + 1)  # (B, 2h)
+            update = self.convs.pointwise(layer.project, out)  # (B, 2h)
+            features = self._condition(features + update if layer.residual else update, index + 1)
             self.features[index + 1][:, :, row, col] = features
             if model.skips is not None:
                 skipped = skipped + self.convs.pointwise(model.skips[index], features)
@@ -90,22 +93,41 @@ class PixelRNNStepper(Stepper):
 
     def _row_lstm_at(self, index: int, recurrent: RowLSTM, row: int, col: int) -> torch.Tensor:
         reach = recurrent.state_to_state.kernel_size[0] // 2
-        above = window(self.hidden[index], (row - 1, row), (col - reach, col + reach + 1))  # (B, h, 1, k)
+        columns = (col - reach, col + reach + 1)
+        if row > 0 or recurrent.initial_state is None:
+            above = window(self.hidden[index], (row - 1, row), columns)  # (B, h, 1, k)
+        else:  # row −1: the learned state at every column, zeros beyond the row's ends
+            start = recurrent.initial_state.pair(0)[0].to(self.hidden[index].dtype)  # (h,)
+            above = window(start.view(1, -1, 1, 1).expand_as(self.hidden[index][:, :, :1]), (0, 1), columns)
         from_state = self.convs.pointwise(recurrent.state_to_state, above.flatten(1))  # (B, G·h)
         hidden, memory = cell_step(recurrent.cell, self._gate_inputs(recurrent, index, row, col), from_state,
-                                   _at(self.hidden[index], row - 1, col), _at(self.memory[index], row - 1, col))
+                                   *self._states_at(index, recurrent, 0, row - 1, col))
         self.hidden[index][:, :, row, col], self.memory[index][:, :, row, col] = hidden, memory
         return hidden  # (B, h)
+
+    def _states_at(self, index: int, recurrent, direction: int, row: int, col: int) -> tuple[torch.Tensor, ...]:
+        """(hidden, memory) (B, h) of one direction at (row, col); outside the image: the initial state.
+
+        Outside means row −1, column −1 or column W (the states the plain layers start from); zeros when the
+        layer's initial state is not learned.
+        """
+        hidden = self.hidden[index] if direction == 0 else self.hidden_back[index]
+        memory = self.memory[index] if direction == 0 else self.memory_back[index]
+        if recurrent.initial_state is None or (row >= 0 and 0 <= col < hidden.shape[-1]):
+            return _at(hidden, row, col), _at(memory, row, col)
+        return tuple(start.to(hidden.dtype).expand(hidden.shape[0], -1)
+                     for start in recurrent.initial_state.pair(direction))
 
     def _diagonal_at(self, index: int, recurrent: DiagonalBiLSTM, row: int, col: int) -> torch.Tensor:
         pre_forward, pre_back = self._gate_inputs(recurrent, index, row, col).chunk(2, dim=1)  # 2 × (B, G·h)
         self.pre_back[index][:, :, row, col] = pre_back
-        left = _at(self.hidden[index], row, col - 1)  # (B, h)
-        neighbours = torch.cat([_at(self.hidden[index], row - 1, col), left], dim=1)  # (B, 2h): above, left
+        left, left_memory = self._states_at(index, recurrent, 0, row, col - 1)  # 2 × (B, h)
+        above = self._states_at(index, recurrent, 0, row - 1, col)[0]  # (B, h)
+        neighbours = torch.cat([above, left], dim=1)  # (B, 2h): above, left
         hidden, memory = cell_step(recurrent.cell, pre_forward, neighbours @ recurrent.state_to_state[0], left,
-                                   _at(self.memory[index], row, col - 1))
+                                   left_memory)
         self.hidden[index][:, :, row, col], self.memory[index][:, :, row, col] = hidden, memory
-        return hidden + _at(self.hidden_back[index], row - 1, col)  # + right-to-left of the row above
+        return hidden + _at(self.hidden_back[index], row - 1, col)  # + right-to-left of the row above (zeros at 0)
 
     def end_row(self, row: int) -> None:
         """Run every Diagonal BiLSTM's right-to-left direction over the finished row, right to left."""
@@ -115,9 +137,9 @@ class PixelRNNStepper(Stepper):
                 continue
             hidden_back, memory_back = self.hidden_back[index], self.memory_back[index]
             for col in reversed(range(width)):
-                right = _at(hidden_back, row, col + 1)  # (B, h)
-                neighbours = torch.cat([_at(hidden_back, row - 1, col), right], dim=1)  # (B, 2h): above, "left"
+                right, right_memory = self._states_at(index, layer.recurrent, 1, row, col + 1)  # 2 × (B, h)
+                above = self._states_at(index, layer.recurrent, 1, row - 1, col)[0]  # (B, h)
+                neighbours = torch.cat([above, right], dim=1)  # (B, 2h): above, "left"
                 hidden, memory = cell_step(layer.recurrent.cell, self.pre_back[index][:, :, row, col],
-                                           neighbours @ layer.recurrent.state_to_state[1], right,
-                                           _at(memory_back, row, col + 1))
+                                           neighbours @ layer.recurrent.state_to_state[1], right, right_memory)
                 hidden_back[:, :, row, col], memory_back[:, :, row, col] = hidden, memory

@@ -14,8 +14,14 @@ Reference: A. van den Oord, N. Kalchbrenner, K. Kavukcuoglu, *Pixel Recurrent Ne
 Every convolution splits its feature maps into C colour groups, so sub-pixel c of pixel (i, j) is predicted
 from the pixels before (i, j) and the sub-pixels of (i, j) before c. Unlike the PixelRNNs, the PixelCNN has a
 bounded receptive field with a blind spot: pixels far to the right in the rows just above are never seen
-(fixed by the Gated PixelCNN's two stacks). The paper also describes learnable skip connections from every
-layer to the output; Table 1 and this model use the residual connections only.
+(fixed by the Gated PixelCNN's two stacks).
+
+Skip connections (``skip_connections``): §3.3 describes learnable connections from every layer to the output,
+and §4 ("Specifications of Models") says residual and layer-to-output connections are used across the layers of
+all three networks, the PixelCNN included: each block's output goes through its own 1×1 mask-B convolution
+2h → 2h, and their sum replaces the last block's output as the input of the output layers (as in
+:mod:`pixelrnn.models.pixelrnn`). The paper presets turn them on. ``residual_connections`` off drops the
+``+ the block's input`` of every block (the ablation of the paper's Table 2).
 
 Class conditioning (``num_classes > 0``): the label enters the 2h maps after the input layer and after every
 residual block, by the strategy ``config.conditioning`` (:mod:`pixelrnn.nn.conditioning`).
@@ -38,14 +44,16 @@ class ResidualBlock(nn.Module):
         hidden_channels: h; the block's input and output carry 2h feature maps.
         kernel_size: odd spatial size of the middle convolution.
         color_channels: colour groups of the masks (1 or 3).
+        residual: add the block's input to its output (off only for the ablation of the paper's Table 2).
 
     Shape:
         (B, 2h, H, W) → (B, 2h, H, W).
     """
 
-    def __init__(self, hidden_channels: int, kernel_size: int, color_channels: int) -> None:
+    def __init__(self, hidden_channels: int, kernel_size: int, color_channels: int, residual: bool = True) -> None:
         super().__init__()
         h = hidden_channels
+        self.residual = residual
         self.body = nn.Sequential(
             nn.ReLU(),
             MaskedConv2d(2 * h, h, 1, "B", color_channels),
@@ -56,7 +64,8 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs + self.body(inputs)  # (B, 2h, H, W)
+        update = self.body(inputs)  # (B, 2h, H, W)
+        return inputs + update if self.residual else update
 
 
 class PixelCNN(AutoregressiveImageModel):
@@ -64,7 +73,8 @@ class PixelCNN(AutoregressiveImageModel):
 
     Args:
         config: uses ``image_channels``, ``num_levels``, ``num_classes``, ``hidden_channels`` (h),
-            ``num_layers`` (residual blocks), ``kernel_size``, ``first_kernel_size`` and ``output_channels``.
+            ``num_layers`` (residual blocks), ``kernel_size``, ``first_kernel_size``, ``output_channels``,
+            ``skip_connections`` and ``residual_connections``.
 
     Raises:
         ConfigError: h or ``output_channels`` smaller than the number of colour channels (every colour
@@ -77,7 +87,10 @@ class PixelCNN(AutoregressiveImageModel):
         check_colour_groups(config, "PixelCNN")
         self.input_conv = MaskedConv2d(colors, 2 * h, config.first_kernel_size, "A", colors)
         self.conditioning = class_conditioning(config, [2 * h] * (config.num_layers + 1))
-        self.blocks = nn.ModuleList([ResidualBlock(h, config.kernel_size, colors) for _ in range(config.num_layers)])
+        self.blocks = nn.ModuleList([ResidualBlock(h, config.kernel_size, colors, config.residual_connections)
+                                     for _ in range(config.num_layers)])
+        self.skips = (nn.ModuleList([MaskedConv2d(2 * h, 2 * h, 1, "B", colors) for _ in range(config.num_layers)])
+                      if config.skip_connections else None)
         self.output = nn.Sequential(
             nn.ReLU(),
             MaskedConv2d(2 * h, config.output_channels, 1, "B", colors),
@@ -89,8 +102,11 @@ class PixelCNN(AutoregressiveImageModel):
         """Masked network: float (B, C, H, W) → (B, C·P, H, W) distribution parameters."""
         codes = self.class_codes(y)
         features = self.input_conv(inputs)  # (B, 2h, H, W)
+        skipped = 0
         for index, block in enumerate([None, *self.blocks]):
             features = features if block is None else block(features)  # (B, 2h, H, W)
             if codes is not None:
                 features = self.conditioning.apply(features, index, codes)  # constant over the image
-        return self.output(features)  # (B, C·P, H, W)
+            if self.skips is not None and block is not None:
+                skipped = skipped + self.skips[index - 1](features)  # (B, 2h, H, W)
+        return self.output(features if self.skips is None else skipped)  # (B, C·P, H, W)

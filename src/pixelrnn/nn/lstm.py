@@ -59,6 +59,28 @@ def _with_condition(from_input: torch.Tensor, conv: nn.Conv2d | None, condition:
     return from_input + bias
 
 
+class InitialState(nn.Module):
+    """The learned state before the first step of a recurrent layer: one vector per direction (§4 of the paper).
+
+    ``hidden`` is (directions, h); ``memory`` (directions, h) is the LSTM's cell state (a GRU has none: its memory
+    is its hidden state). Both start at zero, so a new model computes what the zero-state model computes.
+    """
+
+    def __init__(self, directions: int, hidden: int, cell: str) -> None:
+        super().__init__()
+        self.hidden = nn.Parameter(torch.zeros(directions, hidden))
+        self.memory = nn.Parameter(torch.zeros(directions, hidden)) if cell == "lstm" else None
+
+    def pair(self, direction: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden, memory) of one direction, each (h,)."""
+        hidden = self.hidden[direction]
+        return hidden, hidden if self.memory is None else self.memory[direction]
+
+
+def _initial_state(learned: bool, directions: int, hidden: int, cell: str) -> InitialState | None:
+    return InitialState(directions, hidden, cell) if learned else None
+
+
 def cell_step(cell: str, from_input: torch.Tensor, from_state: torch.Tensor, hidden: torch.Tensor,
               memory: torch.Tensor, dim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """One recurrent update for a whole row or diagonal of positions.
@@ -102,19 +124,22 @@ class RowLSTM(nn.Module):
         color_channels: colour groups (1 or 3).
         cell: ``"lstm"`` (the paper) or ``"gru"``.
         condition_channels: channels of a given conditioning map (0: none).
+        learned_initial_state: row −1's state is a learned (h,) vector at every column (else zeros); the
+            state-to-state convolution still reads zeros beyond the row's ends.
 
     Shape:
         (B, in_channels, H, W) [+ condition (B, condition_channels, H, W)] → (B, hidden, H, W).
     """
 
     def __init__(self, in_channels: int, hidden: int, kernel_size: int = 3, color_channels: int = 1,
-                 cell: str = "lstm", condition_channels: int = 0) -> None:
+                 cell: str = "lstm", condition_channels: int = 0, learned_initial_state: bool = False) -> None:
         super().__init__()
         self.hidden, self.cell = hidden, cell
         self.input_to_state = _gate_conv(in_channels, hidden, (1, kernel_size), cell, color_channels)
         gates = self.input_to_state.out_channels
         self.state_to_state = nn.Conv1d(hidden, gates, kernel_size, padding=kernel_size // 2, bias=False)
         self.condition_to_state = _condition_conv(condition_channels, gates)
+        self.initial_state = _initial_state(learned_initial_state, 1, hidden, cell)
 
     def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, height, width = inputs.shape
@@ -122,6 +147,10 @@ class RowLSTM(nn.Module):
         from_input = _with_condition(from_input, self.condition_to_state, condition)
         hidden = inputs.new_zeros(batch, self.hidden, width)  # (B, h, W): the state of row −1
         memory = torch.zeros_like(hidden)  # (B, h, W)
+        if self.initial_state is not None:
+            initial_hidden, initial_memory = self.initial_state.pair(0)  # 2 × (h,)
+            hidden = hidden + initial_hidden[:, None].to(hidden.dtype)  # (B, h, W)
+            memory = memory + initial_memory[:, None].to(hidden.dtype)
         rows = []
         for row_input in from_input.unbind(dim=2):  # H × (B, G·h, W); unbind's backward is one stack, not H copies
             from_state = self.state_to_state(hidden)  # (B, G·h, W): previous row, columns j − k//2 … j + k//2
@@ -169,13 +198,16 @@ class DiagonalBiLSTM(nn.Module):
         color_channels: colour groups (1 or 3).
         cell: ``"lstm"`` (the paper) or ``"gru"``.
         condition_channels: channels of a given conditioning map (0: none).
+        learned_initial_state: the state left of column 0 and above row 0 is a learned (h,) vector per direction
+            (else zeros). In the skewed map the positions left of a row's first pixel are padding: their state is
+            reset to the initial state after every step, so each row starts from it, as an unskewed row would.
 
     Shape:
         (B, in_channels, H, W) [+ condition (B, condition_channels, H, W)] → (B, hidden, H, W).
     """
 
     def __init__(self, in_channels: int, hidden: int, color_channels: int = 1, cell: str = "lstm",
-                 condition_channels: int = 0) -> None:
+                 condition_channels: int = 0, learned_initial_state: bool = False) -> None:
         super().__init__()
         self.hidden, self.cell = hidden, cell
         # channels [0, G·h): left-to-right gates; [G·h, 2·G·h): right-to-left gates
@@ -186,6 +218,7 @@ class DiagonalBiLSTM(nn.Module):
         bound = 1.0 / (2 * hidden) ** 0.5
         self.state_to_state = nn.Parameter(torch.empty(2, 2 * hidden, self.gates).uniform_(-bound, bound))
         self.condition_to_state = _condition_conv(condition_channels, 2 * self.gates)
+        self.initial_state = _initial_state(learned_initial_state, 2, hidden, cell)
         self.shift_right_to_left = True  # only tests turn it off, to show that the shift is what keeps causality
 
     def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -196,13 +229,20 @@ class DiagonalBiLSTM(nn.Module):
         steps = skewed.permute(4, 0, 1, 3, 2).reshape(-1, 2, batch * height, self.gates)  # (L, 2, B·H, G·h)
         hidden = inputs.new_zeros(2, batch * height, self.hidden)  # (2, B·H, h): the state of column −1
         memory = torch.zeros_like(hidden)
+        initial = self._initial_maps(hidden.dtype)
+        if initial is not None:
+            hidden, memory = (state + start.view(2, 1, self.hidden) for state, start in zip((hidden, memory), initial,
+                                                                                              strict=True))
         columns = []
-        for step_input in steps.unbind(0):  # L × (2, B·H, G·h)
-            above = F.pad(hidden.view(2, batch, height, self.hidden), (0, 0, 1, 0))[:, :, :height]  # row r ← r − 1
+        for step, step_input in enumerate(steps.unbind(0)):  # L × (2, B·H, G·h)
+            above = self._above(hidden.view(2, batch, height, self.hidden), initial)  # (2, B, H, h): row r ← r − 1
             neighbours = torch.cat([above.reshape(2, batch * height, self.hidden), hidden], dim=-1)  # (2, B·H, 2h)
             from_state = torch.bmm(neighbours, self.state_to_state)  # (2, B·H, G·h)
             hidden, memory = cell_step(self.cell, step_input, from_state, hidden, memory, dim=-1)
             columns.append(hidden)
+            if initial is not None and step < height - 1:  # rows r > step are still left of their column 0
+                hidden, memory = (_restart_rows(state, start, step, batch, height)
+                                  for state, start in zip((hidden, memory), initial, strict=True))
         out = torch.stack(columns).view(-1, 2, batch, height, self.hidden)  # (L, 2, B, H, h)
         out = out.permute(1, 2, 4, 3, 0)  # (2, B, h, H, L)
         left_to_right, right_to_left = unskew(out[0]), unskew(out[1]).flip(-1)  # 2 × (B, h, H, W)
@@ -210,13 +250,36 @@ class DiagonalBiLSTM(nn.Module):
             right_to_left = F.pad(right_to_left, (0, 0, 1, 0))[:, :, :height]  # (B, h, H, W), row r ← r − 1
         return left_to_right + right_to_left
 
+    def _initial_maps(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The learned initial (hidden, memory) of both directions, each (2, h); None for zero states."""
+        if self.initial_state is None:
+            return None
+        pairs = [self.initial_state.pair(direction) for direction in (0, 1)]
+        return tuple(torch.stack(states).to(dtype) for states in zip(*pairs, strict=True))
+
+    @staticmethod
+    def _above(hidden: torch.Tensor, initial: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """Each row's state read from the row above: (2, B, H, h) → (2, B, H, h); row 0 reads row −1."""
+        if initial is None:
+            return F.pad(hidden, (0, 0, 1, 0))[:, :, :-1]  # row −1: zeros
+        top = initial[0].view(2, 1, 1, -1).expand(-1, hidden.shape[1], 1, -1)  # (2, B, 1, h)
+        return torch.cat([top, hidden[:, :, :-1]], dim=2)
+
+
+def _restart_rows(state: torch.Tensor, start: torch.Tensor, step: int, batch: int, height: int) -> torch.Tensor:
+    """Put the initial state ``start`` (2, h) back into the rows r > ``step`` of a (2, B·H, h) state."""
+    rows = state.view(2, batch, height, -1)
+    waiting = torch.arange(height, device=state.device).view(1, 1, height, 1) > step  # (1, 1, H, 1)
+    return torch.where(waiting, start.view(2, 1, 1, -1), rows).view_as(state)
+
 
 def recurrent_layer(kind: str, in_channels: int, hidden: int, kernel_size: int = 3, color_channels: int = 1,
-                    cell: str = "lstm", condition_channels: int = 0) -> nn.Module:
+                    cell: str = "lstm", condition_channels: int = 0, learned_initial_state: bool = False) -> nn.Module:
     """Build a :class:`RowLSTM` (``"row_lstm"``, 1×k kernels) or a :class:`DiagonalBiLSTM` (``"diagonal_bilstm"``;
     its kernels are fixed by the paper, 1×1 and 2×1, so ``kernel_size`` is not used)."""
     if kind == "row_lstm":
-        return RowLSTM(in_channels, hidden, kernel_size, color_channels, cell, condition_channels)
+        return RowLSTM(in_channels, hidden, kernel_size, color_channels, cell, condition_channels,
+                       learned_initial_state)
     if kind == "diagonal_bilstm":
-        return DiagonalBiLSTM(in_channels, hidden, color_channels, cell, condition_channels)
+        return DiagonalBiLSTM(in_channels, hidden, color_channels, cell, condition_channels, learned_initial_state)
     raise ConfigError(f"unknown recurrent layer '{kind}' (choose from: {', '.join(RECURRENT_LAYERS)})")
