@@ -14,6 +14,7 @@ import sys
 from pixelrnn import __version__
 from pixelrnn.commands import COMMANDS, MODEL_FLAGS
 from pixelrnn.config import (
+    BINARIZATIONS,
     CELLS,
     CONDITIONINGS,
     DATASETS,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pixelrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(commands.add_parser("train", help="train a model; writes a run folder"))
+    _add_recipes(commands.add_parser("recipes", help="the paper rows that `train --recipe` reproduces"))
     _add_sweep(commands.add_parser("sweep", help="train every point of a grid over config fields (resumable)"))
     _add_eval(commands.add_parser("eval", help="exact test NLL (nats/image) and bits/dim of a checkpoint"))
     _add_sample(commands.add_parser("sample", help="draw images from a checkpoint into a PNG grid and .npz"))
@@ -124,13 +126,14 @@ def _add_bench(parser: argparse.ArgumentParser) -> None:
 
 def _add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", choices=DATASETS, default=default, help=f"data set (default: {default})")
+    group.add_argument("--data", choices=DATASETS, help=f"data set (default: {default or 'the checkpoint’s'})")
     group.add_argument("--data-path", "--data-dir", dest="data_path",
                        help="folder of the official files, image folder, or .npz file")
-    group.add_argument("--binarize", choices=("fixed", "dynamic"), default="fixed",
-                       help="binarized_mnist: the standard fixed .amat split, or dynamic from MNIST")
-    group.add_argument("--valid-fraction", type=float, default=0.1, help="share of train held out (default 0.1)")
-    group.add_argument("--data-seed", type=int, default=0, help="seed of the validation split")
+    group.add_argument("--binarize", choices=BINARIZATIONS,
+                       help="binarized_mnist: fixed (the Larochelle split, PixelRNN's Table 4; the default), dynamic "
+                            "(MNIST redrawn every epoch: not comparable with fixed) or once (MNIST drawn once)")
+    group.add_argument("--valid-fraction", type=float, help="share of train held out (default 0.1)")
+    group.add_argument("--data-seed", type=int, help="seed of the validation split (default 0)")
     group.add_argument("--no-download", action="store_true", help="never download missing files")
     group.add_argument("--max-train-images", type=_positive_int, help="use only the first N training images")
     group.add_argument("--max-test-images", type=_positive_int, help="use only the first N test images")
@@ -139,7 +142,13 @@ def _add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> Non
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/default", help="output folder (default: runs/default)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from last.pt")
+    parser.add_argument("--recipe", help="train a paper row as the paper did (see `pixelrnn recipes`); the flags "
+                                         "given win over its settings, e.g. --data-path, --epochs, --device")
     _add_training_flags(parser)
+
+
+def _add_recipes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="show every setting of this recipe (default: list them all)")
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -147,15 +156,20 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     _add_data_flags(parser, default="digits")
     parser.add_argument("--hflip", action="store_true", help="random horizontal flips of training images")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="pixelcnn-small",
+    model.add_argument("--model",
                        help=f"model or preset: {', '.join([*MODELS, *PRESETS])} (default: pixelcnn-small)")
     model.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     for flag in MODEL_FLAGS:
         model.add_argument(f"--{flag.replace('_', '-')}", type=_positive_int, help="override the preset")
     model.add_argument("--recurrent-layer", choices=RECURRENT_LAYERS, help="PixelRNN layer (override the preset)")
     model.add_argument("--cell", choices=CELLS, help="PixelRNN recurrent cell (override the preset)")
-    model.add_argument("--skip-connections", action="store_true", default=None,
-                       help="PixelRNN: learnable skip connections from every layer to the output")
+    model.add_argument("--skip-connections", action=argparse.BooleanOptionalAction,
+                       help="PixelCNN, PixelRNN: learnable connections from every layer to the output (paper presets: "
+                            "on)")
+    model.add_argument("--residual-connections", action=argparse.BooleanOptionalAction,
+                       help="PixelCNN, PixelRNN: residual connections (default on; off: Table 2's ablation)")
+    model.add_argument("--learned-initial-state", action=argparse.BooleanOptionalAction,
+                       help="PixelRNN: learn the initial recurrent state (paper presets: on; else zeros)")
     model.add_argument("--conditioning", choices=CONDITIONINGS,
                        help="with --conditional: how the label enters each layer (default: the preset's, or embedding)")
     model.add_argument("--dropout", type=float, help="PixelCNN++: dropout inside every block (override the preset)")

@@ -29,11 +29,19 @@ TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimiz
                 "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
 
 
-def _data_config(args: argparse.Namespace) -> DataConfig:
-    return DataConfig(name=args.data, path=args.data_path, binarize=args.binarize,
-                      valid_fraction=args.valid_fraction, seed=args.data_seed, download=not args.no_download,
-                      hflip=getattr(args, "hflip", False), max_train_images=args.max_train_images,
-                      max_test_images=args.max_test_images)
+DATA_FLAGS = {"data": "name", "data_path": "path", "binarize": "binarize", "valid_fraction": "valid_fraction",
+              "data_seed": "seed", "max_train_images": "max_train_images", "max_test_images": "max_test_images"}
+
+
+def _data_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """DataConfig fields given on the command line (flags left out are not in it)."""
+    fields = {field: getattr(args, flag) for flag, field in DATA_FLAGS.items() if getattr(args, flag) is not None}
+    fields.update({"download": False} if args.no_download else {})
+    return fields | ({"hflip": True} if getattr(args, "hflip", False) else {})
+
+
+def _data_config(args: argparse.Namespace, default: str = "digits") -> DataConfig:
+    return DataConfig(**{"name": default, **_data_fields(args)})
 
 
 def _given(args: argparse.Namespace, names) -> dict[str, Any]:
@@ -43,7 +51,8 @@ def _given(args: argparse.Namespace, names) -> dict[str, Any]:
 def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """ModelConfig fields given as architecture flags (``--layers 3`` → ``num_layers``)."""
     overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
-    overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "conditioning", "dropout")))
+    overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "residual_connections",
+                                   "learned_initial_state", "conditioning", "dropout")))
     return overrides
 
 
@@ -56,10 +65,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:
         result = train(args.run_dir, resume=True, train_overrides=train_values)
     else:
-        data = _data_config(args)
-        data.validate()
-        config = TrainConfig(**{**training_defaults(args.model), **train_values})
-        result = train(args.run_dir, data=data, model=args.model, model_overrides=model_overrides, config=config,
+        model, data, model_overrides, config = _train_settings(args, model_overrides, train_values)
+        result = train(args.run_dir, data=data, model=model, model_overrides=model_overrides, config=config,
                        conditional=args.conditional)
     if result.interrupted:
         print(f"interrupted at step {result.steps}; checkpoint saved to {result.run_dir / 'last.pt'} "
@@ -72,6 +79,34 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"test NLL: {result.test.nats_per_image:.3f} nats/image, {result.test.bits_per_dim:.4f} bits/dim "
               f"over {result.test.num_images} images (uniform model: {uniform_bits_per_dim(levels):.3f} bits/dim)")
     print(f"run folder: {result.run_dir}")
+    return 0
+
+
+def _train_settings(args: argparse.Namespace, model_overrides: dict[str, Any],
+                    train_values: dict[str, Any]) -> tuple[str, DataConfig, dict[str, Any], TrainConfig]:
+    """(model or preset, data, model overrides, training config) of a new run: from the flags, or from
+    ``--recipe`` with the flags given winning over it (its settings are printed first)."""
+    if not args.recipe:
+        data = _data_config(args)
+        data.validate()
+        model = args.model or "pixelcnn-small"
+        return model, data, model_overrides, TrainConfig(**{**training_defaults(model), **train_values})
+    from pixelrnn.recipes import describe, get_recipe, recipe_settings
+
+    recipe = get_recipe(args.recipe)
+    if args.model is not None or args.data is not None:
+        raise PixelRNNError(f"--recipe {recipe.name} sets the model and the data set: drop --model and --data "
+                            "(architecture flags such as --layers still apply)")
+    data, overrides, config = recipe_settings(recipe, _data_fields(args), model_overrides, train_values)
+    if is_main_process():
+        print(describe(recipe), flush=True)
+    return recipe.model, data, overrides, config
+
+
+def run_recipes(args: argparse.Namespace) -> int:
+    from pixelrnn.recipes import describe, get_recipe, table
+
+    print(describe(get_recipe(args.name)) if args.name else table())
     return 0
 
 
@@ -269,12 +304,9 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def _sweep_settings(args: argparse.Namespace) -> Any:
     """The sweep as the command line gives it: only the flags given (the parser's defaults are None)."""
-    from pixelrnn.config import to_dict
     from pixelrnn.sweep_grid import SweepSettings, parse_grid_option
 
-    data = {key: value for key, value in to_dict(_data_config(args)).items() if value is not None}
-    if not args.no_download:
-        del data["download"]
+    data = _data_fields(args)
     options = {"model": args.model, "conditional": args.conditional, "sweep_dir": args.sweep_dir,
                "storage": args.storage, "study_name": args.study_name, "workers": args.workers}
     return SweepSettings({key: value for key, value in options.items() if value is not None},
@@ -295,6 +327,6 @@ def _sweep_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-COMMANDS = {"train": run_train, "eval": run_eval, "sample": run_sample, "complete": run_complete,
-            "classify": run_classify, "bench": run_bench, "export": run_export,
+COMMANDS = {"train": run_train, "recipes": run_recipes, "eval": run_eval, "sample": run_sample,
+            "complete": run_complete, "classify": run_classify, "bench": run_bench, "export": run_export,
             "compare": run_compare, "fid": run_fid, "sweep": run_sweep}

@@ -17,7 +17,7 @@ from pixelrnn.errors import ConfigError
 DATASETS = ("digits", "mnist", "binarized_mnist", "cifar10", "folder", "npz")
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "exponential", "cosine", "plateau")
-BINARIZATIONS = ("fixed", "dynamic")
+BINARIZATIONS = ("fixed", "dynamic", "once")
 RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")
 CELLS = ("lstm", "gru")
 CONDITIONINGS = ("embedding", "onehot", "film")
@@ -34,9 +34,14 @@ class DataConfig:
         name: one of ``DATASETS``. ``digits`` is scikit-learn's 8×8 handwritten digits (17 grey levels),
             shipped inside the package and needing no download.
         path: for ``mnist``/``binarized_mnist``/``cifar10`` the folder holding (or receiving) the official
-            files; for ``folder`` the image folder; for ``npz`` the ``.npz`` file.
-        binarize: ``binarized_mnist`` only: ``fixed`` reads the standard Larochelle ``.amat`` split,
-            ``dynamic`` samples each pixel as Bernoulli(grey / 255) from MNIST once, with ``seed``.
+            files, or a ``.npz`` file of them (``x_train``, ``x_test``, ``x_valid``, ``y_*``); for ``folder`` the
+            image folder; for ``npz`` the ``.npz`` file. With ``binarize`` ``dynamic`` or ``once`` the path is
+            MNIST's.
+        binarize: ``binarized_mnist`` only: ``fixed`` reads the standard Larochelle split (PixelRNN's Table 4
+            uses it); ``dynamic`` draws each training pixel as Bernoulli(grey / 255) from MNIST anew every epoch,
+            as the literature's "dynamically binarized MNIST" (not comparable with the fixed split); ``once``
+            draws the training images once. In both, the test (and held-out validation) images are drawn once,
+            with ``seed``.
         valid_fraction: share of the training images held out, deterministically, as the validation split
             (data sets without an official validation split).
         seed: seed of the validation split and of dynamic binarization.
@@ -87,7 +92,14 @@ class ModelConfig:
         output_channels: width of the two ReLU + 1×1 mask-B output layers.
         recurrent_layer: PixelRNN only: ``row_lstm`` (§3.1) or ``diagonal_bilstm`` (§3.2).
         cell: PixelRNN only: the recurrent cell, ``lstm`` (the paper) or ``gru``.
-        skip_connections: PixelRNN only: learnable 1×1 skip connections from every layer to the output (§3.3).
+        skip_connections: PixelCNN and PixelRNN: learnable 1×1 mask-B connections from every layer to the output
+            (PixelRNN paper §3.3, used in all three networks: §4; Table 2 measures them); their sum replaces the last
+            layer's output as the input of the output layers.
+        residual_connections: PixelCNN and PixelRNN: add every block's / recurrent layer's output to its input
+            (§3.3). Off only for the paper's Table 2 ablation.
+        learned_initial_state: PixelRNN only: the recurrent state before the first row (Row LSTM) or before the
+            first column and row (Diagonal BiLSTM) is a learned vector per layer and direction (hidden and, for the
+            LSTM, cell state), as the paper learns it; off: zeros.
         subsample_factor: Multi-Scale PixelRNN only: the small image keeps every f-th row and column (§3.6).
         num_mixtures: PixelCNN++ only: logistic mixture components per pixel.
         dropout: PixelCNN++ only: drop probability inside every gated ResNet block.
@@ -108,6 +120,8 @@ class ModelConfig:
     recurrent_layer: str = "row_lstm"
     cell: str = "lstm"
     skip_connections: bool = False
+    residual_connections: bool = True
+    learned_initial_state: bool = False
     subsample_factor: int = 2
     num_mixtures: int = 10
     dropout: float = 0.0
@@ -174,6 +188,7 @@ class TrainConfig:
             (see docs/tracking.md); each needs its pip extra, e.g. ``pixelrnn[tensorboard]``.
         wandb_project, wandb_mode: the wandb project, and ``offline`` (no network; ``wandb sync`` later)
             or ``online``.
+        recipe: ``name@vN`` of the paper recipe (:mod:`pixelrnn.recipes`) the run was started from, or empty.
     """
 
     epochs: int = 10
@@ -201,6 +216,7 @@ class TrainConfig:
     log: list[str] = dataclasses.field(default_factory=list)
     wandb_project: str = "pixelrnn"
     wandb_mode: str = "offline"
+    recipe: str = ""
 
     def validate(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
