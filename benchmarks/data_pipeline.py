@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from pixelrnn.bench import machine_description
+from pixelrnn.experiments.bench import machine_description
 from pixelrnn.config import DataConfig
 from pixelrnn.data import iterate_batches, load_dataset
 

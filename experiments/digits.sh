@@ -25,8 +25,8 @@ fid_floor() {  # what a perfect sampler would score: 1,000 training images in pl
 import sys, torch
 from pixelrnn.config import DataConfig
 from pixelrnn.data import load_dataset
-from pixelrnn.feature_classifier import load_classifier, to_unit_range
-from pixelrnn.fid import frechet_distance
+from pixelrnn.experiments.feature_classifier import load_classifier, to_unit_range
+from pixelrnn.experiments.fid import frechet_distance
 digits = load_dataset(DataConfig(name="digits"))
 network = load_classifier(sys.argv[1], torch.device("cpu"))[0]
 value = frechet_distance(to_unit_range(digits.test.images, 17), to_unit_range(digits.train.images[:1000], 17), network)

@@ -10,8 +10,8 @@ import pytest
 
 from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, TrainConfig
-from pixelrnn.run_records import EVALUATIONS_FILE, record_evaluation
-from pixelrnn.training import train
+from pixelrnn.run_folder import EVALUATIONS_FILE, record_evaluation
+from pixelrnn.train import train
 
 
 def test_compare_tabulates_a_folder_of_runs(tmp_path, capsys):

@@ -12,8 +12,8 @@ from pixelrnn.cli import main
 from pixelrnn.config import CONDITIONINGS, DataConfig, TrainConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import build_model, count_parameters, model_config
-from pixelrnn.run_records import read_evaluations
-from pixelrnn.training import train
+from pixelrnn.run_folder import read_evaluations
+from pixelrnn.train import train
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}
 MODELS_TO_CONDITION = [

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from pixelrnn.distributions import Bernoulli, Categorical, make_head
 from pixelrnn.errors import ConfigError, DataError
+from pixelrnn.heads.categorical import Bernoulli, Categorical, make_head
 
 
 def _all_images(channels: int, height: int, width: int, num_levels: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import CheckpointError
-from pixelrnn.training import train
+from pixelrnn.train import train
 
 
 @pytest.mark.parametrize("preset,ema_decay", [("diagonal-bilstm-small", 0.0), ("pixelcnn-small", 0.9)])

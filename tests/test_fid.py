@@ -15,7 +15,7 @@ from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import CheckpointError, DataError, PixelRNNError
-from pixelrnn.feature_classifier import (
+from pixelrnn.experiments.feature_classifier import (
     ClassifierConfig,
     FeatureClassifier,
     classifier_config,
@@ -24,10 +24,10 @@ from pixelrnn.feature_classifier import (
     save_classifier,
     to_unit_range,
 )
-from pixelrnn.fid import fid, frechet_distance
-from pixelrnn.nn.inception import FID_WEIGHTS_URL, FIDInceptionV3, load_fid_inception
-from pixelrnn.run_records import read_evaluations
-from pixelrnn.training import train
+from pixelrnn.experiments.fid import fid, frechet_distance
+from pixelrnn.experiments.inception import FID_WEIGHTS_URL, FIDInceptionV3, load_fid_inception
+from pixelrnn.run_folder import read_evaluations
+from pixelrnn.train import train
 
 DATA = DataConfig(name="digits", max_train_images=64, max_test_images=48)
 TINY = {"hidden_channels": 4, "num_layers": 1, "output_channels": 8}

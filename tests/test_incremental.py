@@ -8,10 +8,10 @@ import torch
 
 from pixelrnn.cli import main
 from pixelrnn.errors import ConfigError
-from pixelrnn.incremental import fast_sample_images, has_fast_sampler
 from pixelrnn.models import build_model, model_config
-from pixelrnn.nn.lstm import InitialState
-from pixelrnn.sampler import sample_images
+from pixelrnn.nn.recurrent import InitialState
+from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
+from pixelrnn.sampling.plain import sample_images
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 8}
 VARIANTS = [
@@ -134,7 +134,7 @@ def test_every_registered_model_has_a_fast_sampler():
 
 def test_sample_command_takes_the_sampler(tmp_path):
     from pixelrnn.config import DataConfig, TrainConfig
-    from pixelrnn.training import train
+    from pixelrnn.train import train
 
     data = DataConfig(name="digits", max_train_images=32, max_test_images=16)
     train(tmp_path / "run", data=data, model="row-lstm-small", model_overrides={"hidden_channels": 4},
@@ -158,7 +158,7 @@ def test_complete_keeps_the_top_rows_and_draws_the_rest(tmp_path, capsys):
     from PIL import Image
 
     from pixelrnn.config import DataConfig, TrainConfig
-    from pixelrnn.training import train
+    from pixelrnn.train import train
 
     data = DataConfig(name="digits", max_train_images=32, max_test_images=16)
     train(tmp_path / "run", data=data, model="diagonal-bilstm-small", model_overrides={"hidden_channels": 4},

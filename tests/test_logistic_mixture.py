@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pixelrnn.errors import ConfigError, DataError
-from pixelrnn.logistic_mixture import DiscretizedLogisticMixture, _log_bin_mass, discretized_logistic_quantile
+from pixelrnn.heads.logistic_mixture import DiscretizedLogisticMixture, _log_bin_mass, discretized_logistic_quantile
 
 
 def _sigmoid(z: float) -> float:

@@ -13,10 +13,10 @@ from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import build_model, model_config, training_defaults
-from pixelrnn.nn import pixelcnn_pp
-from pixelrnn.nn.pixelcnn_pp import PixelCNNPlusPlusNetwork
-from pixelrnn.sampler import sample_images
-from pixelrnn.training import train
+from pixelrnn.nn import shifted_conv as pixelcnn_pp
+from pixelrnn.nn.shifted_conv import PixelCNNPlusPlusNetwork
+from pixelrnn.sampling.plain import sample_images
+from pixelrnn.train import train
 
 PAPER_PARAMETERS = 53_618_660  # filters 160, 5 blocks per stage, RGB, 100 outputs (10 logistic mixtures)
 

@@ -18,9 +18,9 @@ from pixelrnn.config import CELLS, RECURRENT_LAYERS, DataConfig, ModelConfig, Tr
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
-from pixelrnn.nn import lstm
-from pixelrnn.nn.lstm import DiagonalBiLSTM, RowLSTM, skew, unskew
-from pixelrnn.training import train
+from pixelrnn.nn import recurrent as lstm
+from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM, skew, unskew
+from pixelrnn.train import train
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}
 

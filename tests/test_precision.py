@@ -11,7 +11,7 @@ from pixelrnn.data import load_dataset
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import build_model, model_config
 from pixelrnn.runtime import autocast
-from pixelrnn.training import train
+from pixelrnn.train import train
 
 BF16_TOLERANCE_BITS_PER_DIM = 0.01  # |bits/dim under bf16 autocast − float32|, per batch, at 256 levels
 SMALL = {"hidden_channels": 8, "num_layers": 2, "output_channels": 16}

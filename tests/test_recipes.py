@@ -12,7 +12,7 @@ from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, ModelConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import PRESETS, model_config
-from pixelrnn.recipes import RECIPES, get_recipe, recipe_settings
+from pixelrnn.training.recipes import RECIPES, get_recipe, recipe_settings
 
 PAPER_ROWS = {  # the rows the issue asks for, with the papers' figures
     "pixelrnn/table4/pixelcnn": 81.30, "pixelrnn/table4/row-lstm": 80.54, "pixelrnn/table4/diagonal-bilstm": 79.20,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pixelrnn.models import build_model, model_config
-from pixelrnn.sampler import sample_images
+from pixelrnn.sampling.plain import sample_images
 
 
 def _all_images(shape: tuple[int, int, int], levels: int) -> torch.Tensor:

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from pixelrnn.cli import main
-from pixelrnn.commands import MODEL_FLAGS
+from pixelrnn.cli.commands import MODEL_FLAGS
 from pixelrnn.errors import ConfigError
-from pixelrnn.sweep_grid import SweepSettings, grid_points, make_grid, make_spec
-from pixelrnn.trainer import Trainer
+from pixelrnn.experiments.sweep_grid import SweepSettings, grid_points, make_grid, make_spec
+from pixelrnn.training.trainer import Trainer
 
 TINY = ["--model", "pixelcnn-tiny", "--data", "digits", "--max-train-images", "64", "--max-test-images", "32",
         "--epochs", "1", "--batch-size", "16", "--sample-every", "0", "--device", "cpu"]
@@ -170,7 +170,7 @@ def test_rerunning_skips_finished_points_without_training(finished_sweep, capsys
     def no_training(*args, **kwargs):
         raise AssertionError("a finished point was trained again")
 
-    monkeypatch.setattr("pixelrnn.training.train", no_training)
+    monkeypatch.setattr(sys.modules["pixelrnn.train"], "train", no_training)  # the module, not the re-exported train
     files = [finished_sweep / name / file for name in NAMES for file in ("last.pt", "result.json", "metrics.jsonl")]
     before = [os.stat(path).st_mtime_ns for path in files]
     assert main(["sweep", "--sweep-dir", str(finished_sweep), *GRID, *TINY]) == 0

@@ -18,8 +18,8 @@ from pixelrnn.checkpoint import load_model
 from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, TrainConfig, from_dict, to_dict
 from pixelrnn.errors import ConfigError
-from pixelrnn.tracking import Tracker
-from pixelrnn.training import train
+from pixelrnn.train import train
+from pixelrnn.training.tracking import Tracker
 
 DATA = DataConfig(name="digits", max_train_images=32, max_test_images=16)  # 29 train images: 2 steps/epoch
 # every numeric field of each kind of metrics line, as the trackers name it
@@ -133,16 +133,16 @@ def _wandb_history(records: list) -> list[dict]:
 
 def _fail_at_step(patch: pytest.MonkeyPatch, step: int, error: type[BaseException]) -> None:
     """Make the training step after optimizer step ``step`` raise ``error``: a crash, or Ctrl-C."""
-    import pixelrnn.trainer
+    import pixelrnn.training.trainer
 
-    original_step = pixelrnn.trainer.Trainer._train_step
+    original_step = pixelrnn.training.trainer.Trainer._train_step
 
     def failing_step(self, images, labels):
         if self.progress["step"] == step:
             raise error("stop")
         return original_step(self, images, labels)
 
-    patch.setattr(pixelrnn.trainer.Trainer, "_train_step", failing_step)
+    patch.setattr(pixelrnn.training.trainer.Trainer, "_train_step", failing_step)
 
 
 def test_offline_wandb_and_tensorboard_survive_a_crash_and_resume_as_the_same_run(tmp_path, monkeypatch):
@@ -206,10 +206,10 @@ class _RecordingTracker(Tracker):
 
 @pytest.mark.parametrize("failure", [None, KeyboardInterrupt, RuntimeError])
 def test_trainer_feeds_its_trackers_and_closes_them_however_fit_ends(tmp_path, monkeypatch, failure):
-    import pixelrnn.trainer
+    import pixelrnn.training.trainer
 
     tracker = _RecordingTracker()
-    monkeypatch.setattr(pixelrnn.trainer, "make_trackers", lambda names, run_dir, *args: [tracker])
+    monkeypatch.setattr(pixelrnn.training.trainer, "make_trackers", lambda names, run_dir, *args: [tracker])
     if failure is not None:
         _fail_at_step(monkeypatch, 1, failure)
     config = _config(epochs=1, log=["tensorboard"])

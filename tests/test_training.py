@@ -18,7 +18,7 @@ from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import CheckpointError
-from pixelrnn.training import train
+from pixelrnn.train import train
 
 DATA = DataConfig(name="digits", max_train_images=80, max_test_images=40, hflip=True)
 TINY = {"hidden_channels": 4, "num_layers": 1, "output_channels": 8}

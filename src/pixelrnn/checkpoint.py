@@ -8,7 +8,7 @@ A checkpoint is one ``torch.save`` file holding only tensors and plain Python va
     train_config   -- asdict(TrainConfig), or None
     model          -- state_dict of the unwrapped model (no DDP ``module.`` or compile ``_orig_mod.`` prefix)
     ema            -- state_dict of the moving-average weights (``ema_decay`` > 0), else None; loaded by default
-    optimizer, scheduler, progress, rng, history -- what ``--resume`` needs to continue exactly
+    optimizer, scheduler, progress, rng -- what ``--resume`` needs to continue exactly
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from pixelrnn import __version__
+from pixelrnn._version import __version__
 from pixelrnn.config import ModelConfig, from_dict, to_dict
 from pixelrnn.errors import CheckpointError, PixelRNNError
 from pixelrnn.models import build_model
@@ -42,7 +42,7 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def make_checkpoint(model: torch.nn.Module, data_info: dict[str, Any], **state: Any) -> dict[str, Any]:
-    """Assemble a checkpoint dict; ``state`` adds optimizer, scheduler, progress, rng, history, train_config."""
+    """Assemble a checkpoint dict; ``state`` adds optimizer, scheduler, progress, rng, train_config."""
     model = unwrap_model(model)
     return {
         "format_version": FORMAT_VERSION,

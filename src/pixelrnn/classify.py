@@ -20,7 +20,7 @@ from pixelrnn.data import iterate_batches, load_dataset
 from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.evaluate import check_split_and_batch_size, stored_data_config
 from pixelrnn.runtime import resolve_device
-from pixelrnn.training import check_data_fits_model
+from pixelrnn.train import check_data_fits_model
 
 
 @dataclass(frozen=True)

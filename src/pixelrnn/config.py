@@ -188,7 +188,7 @@ class TrainConfig:
             (see docs/tracking.md); each needs its pip extra, e.g. ``pixelrnn[tensorboard]``.
         wandb_project, wandb_mode: the wandb project, and ``offline`` (no network; ``wandb sync`` later)
             or ``online``.
-        recipe: ``name@vN`` of the paper recipe (:mod:`pixelrnn.recipes`) the run was started from, or empty.
+        recipe: ``name@vN`` of the paper recipe (:mod:`pixelrnn.training.recipes`) the run was started from, or empty.
     """
 
     epochs: int = 10

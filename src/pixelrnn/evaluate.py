@@ -13,7 +13,7 @@ from pixelrnn.data import iterate_batches, load_dataset
 from pixelrnn.errors import CheckpointError, ConfigError
 from pixelrnn.likelihood import NLLResult, evaluate_nll, uniform_bits_per_dim
 from pixelrnn.runtime import setup_runtime, teardown_runtime
-from pixelrnn.training import check_data_fits_model
+from pixelrnn.train import check_data_fits_model
 
 SPLITS = ("test", "valid", "train")
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from pixelrnn import __version__
+from pixelrnn._version import __version__
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import ModelConfig, from_dict, to_dict
 from pixelrnn.errors import CheckpointError

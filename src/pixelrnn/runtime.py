@@ -127,11 +127,3 @@ def all_reduce_sum(values: torch.Tensor, runtime: Runtime) -> torch.Tensor:
     dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
     return reduced.to(values.device)
 
-
-def broadcast_object(value: object, runtime: Runtime) -> object:
-    """Rank 0's value on every process."""
-    if not runtime.distributed:
-        return value
-    holder = [value]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]

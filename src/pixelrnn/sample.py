@@ -8,9 +8,8 @@ from typing import Any
 import torch
 
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
-from pixelrnn.errors import ConfigError
-from pixelrnn.incremental import SAMPLERS, choose_sampler
 from pixelrnn.runtime import resolve_device
+from pixelrnn.sampling import SAMPLERS, draw
 
 __all__ = ["SAMPLERS", "sample"]
 
@@ -31,25 +30,15 @@ def sample(checkpoint_path: str | Path | dict[str, Any], num_images: int = 64, s
         labels: int64 (num_images,) class labels for a class-conditional model (default: 0, 1, 2, … cycling).
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         progress: show a progress bar over rows.
-        sampler: ``fast`` (incremental, :mod:`pixelrnn.incremental`), ``plain`` (one network pass per sub-pixel,
+        sampler: ``fast`` (incremental, :mod:`pixelrnn.sampling.fast`), ``plain`` (one network pass per sub-pixel,
             the reference) or ``auto`` (fast where the model has one).
         known: int64 (num_images, C, H, W), values ≥ 0 to keep and −1 to sample (image completion).
 
     Returns:
         (images int64 (N, C, H, W) in [0, L − 1], num_levels L).
     """
-    if num_images < 1:
-        raise ConfigError(f"number of images must be at least 1, got {num_images}")
-    if temperature <= 0:
-        raise ConfigError(f"temperature must be positive, got {temperature}")
-    torch_device = resolve_device(device)
     checkpoint = checkpoint_path if isinstance(checkpoint_path, dict) else load_checkpoint(checkpoint_path)
-    model = model_from_checkpoint(checkpoint, torch_device)
-    num_classes = model.config.num_classes
-    if num_classes and labels is None:
-        labels = torch.arange(num_images) % num_classes
-    generator = torch.Generator(device=torch_device).manual_seed(seed)
-    draw = choose_sampler(model, sampler)
-    images = draw(model, num_images, labels=labels, known=known, temperature=temperature, generator=generator,
+    model = model_from_checkpoint(checkpoint, resolve_device(device))
+    images = draw(model, num_images, seed=seed, labels=labels, known=known, temperature=temperature, sampler=sampler,
                   progress=progress)
     return images, model.config.num_levels

@@ -2,7 +2,7 @@
 
 A model maps integer images (B, C, H, W) to the parameters of each sub-pixel's distribution given the
 sub-pixels before it (raster order over pixels, R → G → B inside a pixel), and scores images exactly with its
-output head (:mod:`pixelrnn.distributions`). Subclasses implement only :meth:`network`, which takes the float
+output head (:mod:`pixelrnn.heads.categorical`). Subclasses implement only :meth:`network`, which takes the float
 input map, so that tests can differentiate through it to prove causality.
 """
 
@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from pixelrnn.config import ModelConfig
-from pixelrnn.distributions import OutputHead, make_head
 from pixelrnn.errors import ConfigError, DataError
+from pixelrnn.heads.categorical import OutputHead, make_head
 from pixelrnn.nn.conditioning import ClassConditioning
 
 
@@ -47,7 +47,8 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
 
     Attributes:
         config: the :class:`~pixelrnn.config.ModelConfig` the model was built from.
-        head: the output head for ``config.num_levels`` (Bernoulli for 2 levels, else an L-way softmax).
+        head: the output head (:mod:`pixelrnn.heads`): Bernoulli for 2 levels, else an L-way softmax, unless the
+            family builds its own (PixelCNN++: the discretized logistic mixture).
     """
 
     def __init__(self, config: ModelConfig) -> None:

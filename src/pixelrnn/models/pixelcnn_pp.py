@@ -1,5 +1,5 @@
-"""PixelCNN++ (Salimans, Karpathy, Chen, Kingma, ICLR 2017): the network of :mod:`pixelrnn.nn.pixelcnn_pp` and
-the discretized logistic mixture head of :mod:`pixelrnn.logistic_mixture`.
+"""PixelCNN++ (Salimans, Karpathy, Chen, Kingma, ICLR 2017): the network of :mod:`pixelrnn.nn.shifted_conv` and
+the discretized logistic mixture head of :mod:`pixelrnn.heads.logistic_mixture`.
 
 The network gives every pixel the parameters of a K-component mixture over its whole colour (R, then G given R,
 then B given R and G through linear mean shifts inside the head), computed from the pixels strictly before it;
@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 
 from pixelrnn.config import ModelConfig
-from pixelrnn.logistic_mixture import DiscretizedLogisticMixture
+from pixelrnn.heads.logistic_mixture import DiscretizedLogisticMixture
 from pixelrnn.models.base import AutoregressiveImageModel
-from pixelrnn.nn.pixelcnn_pp import PixelCNNPlusPlusNetwork
+from pixelrnn.nn.shifted_conv import PixelCNNPlusPlusNetwork
 
 
 class PixelCNNPlusPlus(AutoregressiveImageModel):

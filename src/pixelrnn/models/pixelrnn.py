@@ -31,8 +31,8 @@ from torch import nn
 
 from pixelrnn.config import ModelConfig
 from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning
-from pixelrnn.nn.lstm import recurrent_layer
 from pixelrnn.nn.masked_conv import MaskedConv2d
+from pixelrnn.nn.recurrent import recurrent_layer
 
 
 class ResidualRecurrentLayer(nn.Module):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelrnn.errors import ConfigError, PixelRNNError
-from pixelrnn.sweep_grid import SweepPoint, SweepSpec
+from pixelrnn.experiments.sweep_grid import SweepPoint, SweepSpec
 
 SWEEP_FILE = "sweep.json"
 

@@ -5,7 +5,7 @@ Each epoch trains on the training split, then evaluates the exact validation bit
 ``last.pt`` (and ``best.pt`` when validation improved). The checkpoint holds the optimizer, scheduler, RNG
 state and the position inside the epoch, so ``resume=True`` continues exactly where a run stopped; Ctrl-C
 saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run config also go
-to TensorBoard and/or wandb (:mod:`pixelrnn.tracking`), closed at the end of ``fit`` however it ends.
+to TensorBoard and/or wandb (:mod:`pixelrnn.training.tracking`), closed at the end of ``fit`` however it ends.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from pixelrnn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoin
 from pixelrnn.config import DataConfig, TrainConfig, to_dict
 from pixelrnn.data import ImageDataset, ImageSplit, iterate_batches
 from pixelrnn.errors import CheckpointError
-from pixelrnn.incremental import choose_sampler
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
-from pixelrnn.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.plots import save_image_grid, save_loss_curves
 from pixelrnn.runtime import Runtime, autocast
-from pixelrnn.tracking import Tracker, close_trackers, make_trackers, metric_scalars, require_packages
+from pixelrnn.sampling import draw
+from pixelrnn.training.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
+from pixelrnn.training.tracking import Tracker, close_trackers, make_trackers, metric_scalars, require_packages
 
 
 @dataclass
@@ -211,11 +211,7 @@ class Trainer:
 
     def write_samples(self, path: Path, seed: int) -> Path:
         """Draw ``num_samples`` images (cycling through the classes when conditional) into a PNG grid."""
-        count = self.config.num_samples
-        labels = torch.arange(count) % self.model.config.num_classes if self.conditional else None
-        generator = torch.Generator(device=self.runtime.device).manual_seed(seed)
-        model = self.evaluated_model  # the fast sampler where the model has one: the same images, faster
-        images = choose_sampler(model)(model, count, labels=labels, generator=generator)
+        images = draw(self.evaluated_model, self.config.num_samples, seed=seed)  # labels 0, 1, … when conditional
         path = save_image_grid(images, self.data.num_levels, path)
         for tracker in self.trackers:
             tracker.log_image(self.progress["step"], "samples", path)

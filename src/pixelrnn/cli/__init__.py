@@ -1,4 +1,4 @@
-"""The ``pixelrnn`` command line: its parser and entry point; :mod:`pixelrnn.commands` runs each subcommand.
+"""The ``pixelrnn`` command line: its parser and entry point; :mod:`pixelrnn.cli.commands` runs each subcommand.
 
 User mistakes (a missing file, a corrupt checkpoint, an unknown name, an out-of-range value) end with one
 line on stderr, ``pixelrnn: error: ...``, and exit status 2; an interrupted training run exits with 130
@@ -11,8 +11,8 @@ import argparse
 import logging
 import sys
 
-from pixelrnn import __version__
-from pixelrnn.commands import COMMANDS, MODEL_FLAGS
+from pixelrnn._version import __version__
+from pixelrnn.cli.commands import COMMANDS, MODEL_FLAGS
 from pixelrnn.config import (
     BINARIZATIONS,
     CELLS,
@@ -247,7 +247,7 @@ def _add_sample(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
-                        help="fast: incremental (not PixelCNN++ yet); plain: a pass per sub-pixel (default: auto)")
+                        help="fast: incremental, every model; plain: a pass per sub-pixel (default: auto = fast)")
     labels = parser.add_mutually_exclusive_group()
     labels.add_argument("--class", dest="class_label", type=int, help="conditional models: every image of class K")
     labels.add_argument("--per-class", type=_positive_int,

@@ -1,6 +1,6 @@
 """Fast exact sampling: incremental evaluation that reuses the work of earlier pixels.
 
-The plain sampler (:func:`pixelrnn.sampler.sample_images`) runs the whole network once per sub-pixel. The
+The plain sampler (:func:`pixelrnn.sampling.plain.sample_images`) runs the whole network once per sub-pixel. The
 samplers here keep per-layer caches and compute only what a new pixel needs, and draw from the output head in
 exactly the plain sampler's order with the same calls, so that the same random numbers give the same images
 (tested in float64 for every supported model). :func:`has_fast_sampler` says which models have one.
@@ -8,24 +8,21 @@ exactly the plain sampler's order with the same calls, so that the same random n
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from tqdm.auto import tqdm
 
 from pixelrnn.errors import ConfigError
-from pixelrnn.incremental.common import Stepper
-from pixelrnn.incremental.convolutional import GatedPixelCNNStepper, PixelCNNStepper
-from pixelrnn.incremental.pixelcnn_pp import PixelCNNPlusPlusStepper
-from pixelrnn.incremental.recurrent import PixelRNNStepper
 from pixelrnn.models.gated_pixelcnn import GatedPixelCNN
 from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
 from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
 from pixelrnn.models.pixelrnn import PixelRNN
-from pixelrnn.sampler import sample_images, samples_whole_pixels
+from pixelrnn.sampling.plain import samples_whole_pixels
+from pixelrnn.sampling.steppers.common import Stepper
+from pixelrnn.sampling.steppers.convolutional import GatedPixelCNNStepper, PixelCNNStepper
+from pixelrnn.sampling.steppers.pixelcnn_pp import PixelCNNPlusPlusStepper
+from pixelrnn.sampling.steppers.recurrent import PixelRNNStepper
 
-SAMPLERS = ("auto", "fast", "plain")
 STEPPERS = {PixelRNN: PixelRNNStepper, PixelCNN: PixelCNNStepper, GatedPixelCNN: GatedPixelCNNStepper,
             PixelCNNPlusPlus: PixelCNNPlusPlusStepper}
 FAST_MODELS = (*STEPPERS, MultiScalePixelRNN)
@@ -36,19 +33,11 @@ def has_fast_sampler(model: torch.nn.Module) -> bool:
     return isinstance(model, FAST_MODELS)
 
 
-def choose_sampler(model: torch.nn.Module, sampler: str = "auto") -> Callable[..., torch.Tensor]:
-    """The sampling function for ``sampler``: ``fast``, ``plain``, or ``auto`` (fast where the model has one)."""
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"unknown sampler '{sampler}' (choose from: {', '.join(SAMPLERS)})")
-    fast = sampler == "fast" or (sampler == "auto" and has_fast_sampler(model))
-    return fast_sample_images if fast else sample_images
-
-
 @torch.no_grad()
 def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch.Tensor | None = None,
                        known: torch.Tensor | None = None, temperature: float = 1.0,
                        generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
-    """Draw images incrementally; arguments and result as :func:`pixelrnn.sampler.sample_images`.
+    """Draw images incrementally; arguments and result as :func:`pixelrnn.sampling.plain.sample_images`.
 
     Raises:
         ConfigError: a model without an incremental sampler (see :func:`has_fast_sampler`).

@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pixelrnn.incremental.common import Convolutions, Stepper, conv_weight, window, zero_maps
 from pixelrnn.models.gated_pixelcnn import GatedPixelCNN, gate
 from pixelrnn.models.pixelcnn import PixelCNN
+from pixelrnn.sampling.steppers.common import Convolutions, Stepper, conv_weight, window, zero_maps
 
 
 def _rows(model: torch.nn.Module, images: torch.Tensor, first: int, last: int, dtype: torch.dtype) -> torch.Tensor:

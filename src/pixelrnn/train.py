@@ -11,7 +11,7 @@ from pixelrnn.data import ImageDataset, load_dataset
 from pixelrnn.errors import CheckpointError, DataError
 from pixelrnn.models import build_model, model_config, training_defaults
 from pixelrnn.runtime import process_seed, seed_everything, setup_runtime, teardown_runtime
-from pixelrnn.trainer import Trainer, TrainResult
+from pixelrnn.training.trainer import Trainer, TrainResult
 
 
 def train(

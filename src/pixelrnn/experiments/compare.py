@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pixelrnn.compare_figures import plot_curves, sample_sheet
 from pixelrnn.config import ModelConfig, from_dict
 from pixelrnn.errors import ConfigError, DataError
+from pixelrnn.experiments.compare_figures import plot_curves, sample_sheet
+from pixelrnn.experiments.sweep_grid import SECTIONS
 from pixelrnn.models import build_model, count_parameters
-from pixelrnn.run_records import read_evaluations
-from pixelrnn.sweep_grid import SECTIONS
+from pixelrnn.run_folder import read_evaluations
 
 
 @dataclass

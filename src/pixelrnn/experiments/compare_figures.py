@@ -1,7 +1,8 @@
 """The figures of ``pixelrnn compare``: overlaid validation curves and one labelled sheet of sample grids.
 
-Both take labelled groups of runs (``(label, runs)``, a run being :class:`pixelrnn.compare.Run`): a group is one
-run, or the runs of one setting over several seeds, drawn in one colour.
+Both take labelled groups of runs (``(label, runs)``, a run being
+:class:`pixelrnn.experiments.compare.Run`): a group is one run, or the runs of one setting over several seeds,
+drawn in one colour.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pixelrnn.compare import Run
+    from pixelrnn.experiments.compare import Run
 
 LabelledRuns = list[tuple[str, list["Run"]]]
 

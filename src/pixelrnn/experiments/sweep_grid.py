@@ -3,7 +3,7 @@
 A grid axis is ``model`` (model or preset names), ``model.<field>``, ``train.<field>`` or ``data.<field>`` of
 :mod:`pixelrnn.config` with a list of values; every combination is a point. :func:`make_spec` merges the command
 line over a sweep file and checks every point's configs, so that a bad value fails before anything trains.
-:mod:`pixelrnn.sweep` runs the points.
+:mod:`pixelrnn.experiments.sweep` runs the points.
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def _fixed(section: str, values: dict[str, Any], model_aliases: dict[str, str] |
 
 @dataclass
 class PointConfigs:
-    """What :func:`pixelrnn.training.train` needs for one point."""
+    """What :func:`pixelrnn.train.train` needs for one point."""
 
     model: str
     model_overrides: dict[str, Any]

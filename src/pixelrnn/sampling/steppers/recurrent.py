@@ -13,7 +13,7 @@ Every layer keeps the maps of its input, hidden and cell states for the pixels a
 - a learned initial state is read wherever the plain layers start from it: row −1 (Row LSTM, both Diagonal
   directions), column −1 (left-to-right) and column W (right-to-left).
 
-These are the computations of :mod:`pixelrnn.nn.lstm` restricted to one position (the zero states of the skewed
+These are the computations of :mod:`pixelrnn.nn.recurrent` restricted to one position (the zero states of the skewed
 padding stay exactly zero, so borders read zeros), which the tests check by sampling the same images as the plain
 sampler from the same random numbers.
 """
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import torch
 
-from pixelrnn.incremental.common import Convolutions, Stepper, window, zero_maps
 from pixelrnn.models.pixelrnn import PixelRNN
-from pixelrnn.nn.lstm import DiagonalBiLSTM, RowLSTM, cell_step
+from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM, cell_step
+from pixelrnn.sampling.steppers.common import Convolutions, Stepper, window, zero_maps
 
 
 def _at(maps: torch.Tensor, row: int, col: int) -> torch.Tensor:

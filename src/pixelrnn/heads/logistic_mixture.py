@@ -1,7 +1,7 @@
 """PixelCNN++'s output head: a discretized logistic mixture with linear dependence between colour channels.
 
 Salimans, Karpathy, Chen, Kingma, *PixelCNN++* (ICLR 2017), §2.1–2.2. Unlike the heads in
-:mod:`pixelrnn.distributions`, which give every sub-pixel its own parameters, this head models the C
+:mod:`pixelrnn.heads.categorical`, which give every sub-pixel its own parameters, this head models the C
 channels of a pixel **jointly**: one mixture component k is shared by R, G and B, and G's and B's means
 move linearly with the (scaled) values of the channels before them,
 
@@ -36,8 +36,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from pixelrnn.distributions import OutputHead
 from pixelrnn.errors import ConfigError, DataError
+from pixelrnn.heads.categorical import OutputHead
 
 MIN_LOG_SCALE = -7.0  # the paper's floor on log s
 

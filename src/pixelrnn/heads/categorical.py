@@ -9,7 +9,7 @@ into an exactly normalised distribution over the integer levels [0, L − 1] of 
 
 ``log_prob`` is in **nats per image** (summed over every sub-pixel); ``sample`` draws every sub-pixel
 independently from its own distribution with a ``torch.Generator``, so the same seed gives the same
-images. The autoregressive loop that feeds samples back lives in :mod:`pixelrnn.sampler`.
+images. The autoregressive loop that feeds samples back lives in :mod:`pixelrnn.sampling.plain`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``sweep``: train every point of a grid, resumably, by one or many processes, recorded in an Optuna study.
 
-Each point (see :mod:`pixelrnn.sweep_grid`) trains with :func:`pixelrnn.training.train` in its own run folder
+Each point (see :mod:`pixelrnn.experiments.sweep_grid`) trains with :func:`pixelrnn.train.train` in its own run folder
 ``<sweep_dir>/<label=value,...>/``. The run folder is the source of truth:
 
 * a point is finished when its folder holds ``result.json`` (written after the exact test evaluation);
@@ -10,7 +10,7 @@ Each point (see :mod:`pixelrnn.sweep_grid`) trains with :func:`pixelrnn.training
 * a point whose folder holds ``last.pt`` but no ``result.json`` was interrupted and resumes from ``last.pt``.
 
 The Optuna study (``sqlite:///<sweep_dir>/sweep.db`` unless ``storage`` names a shared database; see
-:mod:`pixelrnn.sweep_study`) records every attempt. This module chooses the points, not Optuna's
+:mod:`pixelrnn.experiments.sweep_study`) records every attempt. This module chooses the points, not Optuna's
 ``GridSampler``: concurrent workers of that sampler may draw the same point, and it counts a failed point as
 visited, so it would never resume it.
 """
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from pixelrnn.errors import CheckpointError, PixelRNNError
-from pixelrnn.sweep_grid import SweepPoint, SweepSpec, grid_points, point_configs
-from pixelrnn.sweep_study import (
+from pixelrnn.experiments.sweep_grid import SweepPoint, SweepSpec, grid_points, point_configs
+from pixelrnn.experiments.sweep_study import (
     finish_trial,
     import_optuna,
     open_study,
@@ -43,7 +43,7 @@ from pixelrnn.sweep_study import (
     write_json_atomically,
     write_or_check_sweep_file,
 )
-from pixelrnn.trainer import TrainResult
+from pixelrnn.training.trainer import TrainResult
 
 logger = logging.getLogger("pixelrnn")
 
@@ -164,7 +164,7 @@ def _train_point(spec: SweepSpec, study: Any, point: SweepPoint, run_dir: Path) 
 
 
 def _train(run_dir: Path, spec: SweepSpec, point: SweepPoint, resume: bool) -> TrainResult:
-    from pixelrnn.training import train
+    from pixelrnn.train import train
 
     configs = point_configs(spec, point)
     if resume:

@@ -58,7 +58,7 @@ def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_train(args: argparse.Namespace) -> int:
     from pixelrnn.likelihood import uniform_bits_per_dim
-    from pixelrnn.training import train
+    from pixelrnn.train import train
 
     train_values = _given(args, TRAIN_FIELDS)
     model_overrides = _model_overrides(args)
@@ -91,7 +91,7 @@ def _train_settings(args: argparse.Namespace, model_overrides: dict[str, Any],
         data.validate()
         model = args.model or "pixelcnn-small"
         return model, data, model_overrides, TrainConfig(**{**training_defaults(model), **train_values})
-    from pixelrnn.recipes import describe, get_recipe, recipe_settings
+    from pixelrnn.training.recipes import describe, get_recipe, recipe_settings
 
     recipe = get_recipe(args.recipe)
     if args.model is not None or args.data is not None:
@@ -104,7 +104,7 @@ def _train_settings(args: argparse.Namespace, model_overrides: dict[str, Any],
 
 
 def run_recipes(args: argparse.Namespace) -> int:
-    from pixelrnn.recipes import describe, get_recipe, table
+    from pixelrnn.training.recipes import describe, get_recipe, table
 
     print(describe(get_recipe(args.name)) if args.name else table())
     return 0
@@ -151,7 +151,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from pixelrnn.bench import benchmark, machine_description
+    from pixelrnn.experiments.bench import benchmark, machine_description
     from pixelrnn.models import build_model, model_config
 
     for model in args.model:  # every model is built once before the first (long) measurement
@@ -243,7 +243,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from pixelrnn.compare import find_runs, write_report
+    from pixelrnn.experiments.compare import find_runs, write_report
 
     paths = write_report(find_runs(args.runs), args.out, mean_over=args.mean_over)
     print(paths["markdown"].read_text(), end="")
@@ -252,7 +252,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_fid(args: argparse.Namespace) -> int:
-    from pixelrnn.fid import fid
+    from pixelrnn.experiments.fid import fid
 
     data = _data_config(args) if args.data else None
     result = fid(args.checkpoint, data=data, num_samples=args.num_samples, features=args.features,
@@ -269,7 +269,7 @@ def run_fid(args: argparse.Namespace) -> int:
 
 def _record(checkpoint: str, kind: str, measurement: dict[str, Any]) -> None:
     """Keep a ``fid`` / ``classify`` result in the checkpoint's run folder, for ``pixelrnn compare``."""
-    from pixelrnn.run_records import record_evaluation
+    from pixelrnn.run_folder import record_evaluation
 
     path = record_evaluation(checkpoint, kind, measurement)
     if path is not None:
@@ -277,8 +277,8 @@ def _record(checkpoint: str, kind: str, measurement: dict[str, Any]) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from pixelrnn import sweep
-    from pixelrnn.sweep_grid import SweepSettings, load_sweep_file, make_spec
+    from pixelrnn.experiments import sweep
+    from pixelrnn.experiments.sweep_grid import SweepSettings, load_sweep_file, make_spec
 
     sweep.import_optuna()  # a missing extra is reported before anything else
     file_settings = load_sweep_file(args.config) if args.config else SweepSettings()
@@ -304,7 +304,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def _sweep_settings(args: argparse.Namespace) -> Any:
     """The sweep as the command line gives it: only the flags given (the parser's defaults are None)."""
-    from pixelrnn.sweep_grid import SweepSettings, parse_grid_option
+    from pixelrnn.experiments.sweep_grid import SweepSettings, parse_grid_option
 
     data = _data_fields(args)
     options = {"model": args.model, "conditional": args.conditional, "sweep_dir": args.sweep_dir,

@@ -19,10 +19,10 @@ import torch
 
 from pixelrnn.config import PRECISIONS, TrainConfig
 from pixelrnn.errors import ConfigError
-from pixelrnn.incremental import fast_sample_images, has_fast_sampler
 from pixelrnn.models import build_model, count_parameters, model_config, training_defaults
-from pixelrnn.optim import build_optimizer
 from pixelrnn.runtime import autocast, resolve_device
+from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
+from pixelrnn.training.optim import build_optimizer
 
 
 @dataclass

@@ -23,7 +23,7 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], config: TrainConfi
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
     """The learning-rate schedule, or None for a constant rate.
 
-    ``exponential`` and ``cosine`` are stepped after every optimizer step (see ``steps_per_update``);
+    ``exponential`` and ``cosine`` are stepped after every optimizer step (:func:`is_per_step`);
     ``plateau`` after every epoch with the validation bits/dim.
     """
     if config.schedule == "exponential":

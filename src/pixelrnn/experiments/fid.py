@@ -4,11 +4,11 @@ FID (Heusel et al., NeurIPS 2017) fits a Gaussian to the features of each image 
 ‖μ_r − μ_s‖² + Tr(Σ_r + Σ_s − 2 (Σ_r Σ_s)^½), in squared feature units; 0 for identical statistics, lower is
 better. The statistic is torchmetrics' ``FrechetInceptionDistance`` with our own feature network:
 
-- ``inception``: the FID Inception-v3 (:mod:`pixelrnn.nn.inception`, 2048 features) with pytorch-fid's weights,
+- ``inception``: the FID Inception-v3 (:mod:`pixelrnn.experiments.inception`, 2048 features) with pytorch-fid's weights,
   which the user downloads and names (nothing is downloaded here). The standard number for colour photographs.
-- ``classifier``: a small CNN trained on the data set's own training split (:mod:`pixelrnn.feature_classifier`,
-  128 features), for data Inception does not fit (8×8 digits, MNIST, binary images). Its values are comparable
-  only between runs that use the same classifier file.
+- ``classifier``: a small CNN trained on the data set's own training split
+  (:mod:`pixelrnn.experiments.feature_classifier`, 128 features), for data Inception does not fit (8×8 digits,
+  MNIST, binary images). Its values are comparable only between runs that use the same classifier file.
 
 Every feature network takes float images (B, C, H, W) in [0, 1]: integer levels are divided by L − 1.
 """
@@ -26,12 +26,12 @@ from pixelrnn.config import DataConfig
 from pixelrnn.data import ImageDataset, load_dataset
 from pixelrnn.errors import ConfigError, DataError, PixelRNNError
 from pixelrnn.evaluate import check_split_and_batch_size, stored_data_config
-from pixelrnn.feature_classifier import TrainedClassifier, classifier_for, to_unit_range
-from pixelrnn.incremental import choose_sampler
-from pixelrnn.nn.inception import load_fid_inception
-from pixelrnn.run_records import checkpoint_folder
+from pixelrnn.experiments.feature_classifier import TrainedClassifier, classifier_for, to_unit_range
+from pixelrnn.experiments.inception import load_fid_inception
+from pixelrnn.run_folder import checkpoint_folder
 from pixelrnn.runtime import resolve_device
-from pixelrnn.training import check_data_fits_model
+from pixelrnn.sampling import draw
+from pixelrnn.train import check_data_fits_model
 
 FEATURE_NETWORKS = ("inception", "classifier")
 INSTALL_HINT = "pip install 'pixelrnn[fid]'"
@@ -190,14 +190,4 @@ def draw_samples(model: nn.Module, num_images: int, batch_size: int, seed: int,
     Returns:
         int64 (num_images, C, H, W) on the CPU, levels in [0, L − 1].
     """
-    draw = choose_sampler(model, "auto")
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    num_classes = model.config.num_classes
-    labels = torch.arange(num_images) % num_classes if num_classes else None
-    batches = []
-    for start in range(0, num_images, batch_size):
-        count = min(batch_size, num_images - start)
-        batch_labels = labels[start:start + count] if labels is not None else None
-        batches.append(draw(model, count, labels=batch_labels, generator=generator, progress=progress).cpu())
-    return torch.cat(batches)  # (N, C, H, W)
+    return draw(model, num_images, seed=seed, batch_size=batch_size, progress=progress).cpu()  # (N, C, H, W)
