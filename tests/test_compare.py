@@ -119,3 +119,15 @@ def test_mean_over_seeds_gives_one_row_per_setting_with_mean_and_spread(tmp_path
 
     assert main(["compare", str(tmp_path / "sweep"), "--mean-over", "seed", "--out", str(tmp_path / "bad")]) == 2
     assert "--mean-over needs a config field such as train.seed" in capsys.readouterr().err
+
+
+def test_compare_refuses_an_exported_folder_and_reads_a_torn_metrics_line(tmp_path, capsys):
+    data = DataConfig(name="digits", max_train_images=16, max_test_images=8)
+    train(tmp_path / "run", data=data, model="pixelcnn-tiny",
+          config=TrainConfig(epochs=1, batch_size=8, sample_every=0, device="cpu"))
+    assert main(["export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "exported")]) == 0
+    assert main(["compare", str(tmp_path / "exported"), "--out", str(tmp_path / "report")]) == 2  # no KeyError
+    assert "neither a run folder" in capsys.readouterr().err
+    with (tmp_path / "run" / "metrics.jsonl").open("a") as handle:
+        handle.write('{"kind": "valid", "step": 9')  # a kill during the append
+    assert main(["compare", str(tmp_path / "run"), "--out", str(tmp_path / "report")]) == 0

@@ -16,11 +16,10 @@ import torch
 
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import DataConfig
-from pixelrnn.data import iterate_batches, load_dataset
+from pixelrnn.data import check_data_fits_model, iterate_batches, load_dataset
 from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.evaluate import check_split_and_batch_size, stored_data_config
 from pixelrnn.runtime import resolve_device
-from pixelrnn.train import check_data_fits_model
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,10 @@ import torch
 
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import DataConfig, from_dict
-from pixelrnn.data import iterate_batches, load_dataset
+from pixelrnn.data import SPLITS, check_data_fits_model, iterate_batches, load_dataset
 from pixelrnn.errors import CheckpointError, ConfigError
 from pixelrnn.likelihood import NLLResult, evaluate_nll, uniform_bits_per_dim
 from pixelrnn.runtime import setup_runtime, teardown_runtime
-from pixelrnn.train import check_data_fits_model
-
-SPLITS = ("test", "valid", "train")
 
 
 @dataclass(frozen=True)

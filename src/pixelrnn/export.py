@@ -19,7 +19,8 @@ from pixelrnn._version import __version__
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import ModelConfig, from_dict, to_dict
 from pixelrnn.errors import CheckpointError
-from pixelrnn.models import build_model
+from pixelrnn.models import MODELS, build_model
+from pixelrnn.run_folder import METRICS_FILE, checkpoint_folder, read_json_lines
 
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
 
@@ -65,11 +66,8 @@ def _plain(value: Any) -> Any:
 
 def _test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
     """The run's final ``test`` line of ``metrics.jsonl`` beside the checkpoint, if there is one."""
-    folder = checkpoint_path if checkpoint_path.is_dir() else checkpoint_path.parent
-    metrics = folder / "metrics.jsonl"
-    if not metrics.is_file():
-        return None
-    tests = [json.loads(line) for line in metrics.read_text().splitlines() if '"test"' in line]
+    lines = read_json_lines(checkpoint_folder(checkpoint_path) / METRICS_FILE)
+    tests = [line for line in lines if line.get("kind") == "test"]
     return tests[-1] if tests else None
 
 
@@ -79,12 +77,19 @@ def _train_command(config: dict[str, Any]) -> str:
     model = config["model_config"]
     flags = [f"--data {data.get('name', '?')}"] + ([f"--data-path {data['path']}"] if data.get("path") else [])
     flags += [f"--model {model['name']}", f"--hidden-channels {model['hidden_channels']}",
-              f"--layers {model['num_layers']}", f"--output-channels {model['output_channels']}"]
-    if model["name"] in ("pixelrnn", "multiscale_pixelrnn"):
-        flags += [f"--recurrent-layer {model['recurrent_layer']}", f"--cell {model['cell']}"]
+              f"--layers {model['num_layers']}"]
+    flags += [_model_flag(field, model[field]) for field in MODELS[model["name"]].config_fields if field in model]
     flags += [f"--{key.replace('_', '-')} {train[key]}" for key in ("epochs", "batch_size", "optimizer", "lr")
               if key in train]
     return "pixelrnn train " + " ".join(flags)
+
+
+def _model_flag(field: str, value: Any) -> str:
+    """The ``train`` flag that sets a ModelConfig field (``--no-…`` for a boolean that is off)."""
+    flag = "--" + field.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    return f"{flag} {value}"
 
 
 def model_card(config: dict[str, Any], test: dict[str, Any] | None) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pixelrnn.checkpoint import load_checkpoint
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, from_dict
-from pixelrnn.data import ImageDataset, load_dataset
+from pixelrnn.data import check_data_fits_model, load_dataset
 from pixelrnn.errors import CheckpointError, DataError
 from pixelrnn.models import build_model, model_config, training_defaults
 from pixelrnn.runtime import process_seed, seed_everything, setup_runtime, teardown_runtime
@@ -70,20 +70,4 @@ def _resumed_configs(run_dir: Path, train_overrides: dict[str, Any]) -> tuple[Da
         raise CheckpointError(f"{run_dir / 'last.pt'} holds no data or training settings to resume with")
     train_config = from_dict(TrainConfig, {**checkpoint["train_config"], **train_overrides})
     return from_dict(DataConfig, stored_data), from_dict(ModelConfig, checkpoint["model_config"]), train_config
-
-
-def check_data_fits_model(dataset: ImageDataset, config: ModelConfig) -> None:
-    """Raise DataError when the data set's image shape, levels or classes differ from the model's."""
-    if tuple(dataset.image_shape) != config.image_shape or dataset.num_levels != config.num_levels:
-        raise DataError(
-            f"the model expects {_describe(config.image_shape)} images with {config.num_levels} levels; data set "
-            f"'{dataset.name}' has {_describe(dataset.image_shape)} images with {dataset.num_levels} levels"
-        )
-    if config.num_classes and dataset.num_classes != config.num_classes:
-        raise DataError(f"the model is conditioned on {config.num_classes} classes; data set '{dataset.name}' "
-                        f"has {dataset.num_classes}")
-
-
-def _describe(shape: tuple[int, ...]) -> str:
-    return "×".join(str(size) for size in shape)
 

@@ -25,8 +25,8 @@ from pixelrnn.config import (
     TRACKERS,
     WANDB_MODES,
 )
+from pixelrnn.data import SPLITS
 from pixelrnn.errors import PixelRNNError
-from pixelrnn.evaluate import SPLITS
 from pixelrnn.models import MODELS, PRESETS
 from pixelrnn.sample import SAMPLERS
 

@@ -22,8 +22,8 @@ from pixelrnn.config import ModelConfig, from_dict
 from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.experiments.compare_figures import plot_curves, sample_sheet
 from pixelrnn.experiments.sweep_grid import SECTIONS
-from pixelrnn.models import build_model, count_parameters
-from pixelrnn.run_folder import read_evaluations
+from pixelrnn.models import build_model, count_parameters, field_users
+from pixelrnn.run_folder import METRICS_FILE, read_evaluations, read_json_lines, read_run_config
 
 
 @dataclass
@@ -51,15 +51,12 @@ def find_runs(paths: list[str | Path]) -> list[Run]:
     """The runs named, a folder of runs expanding to its run folders (sorted). DataError if none is found."""
     runs = []
     for path in map(Path, paths):
-        folders = [path] if (path / "config.json").is_file() else sorted(
-            folder for folder in path.glob("*") if (folder / "config.json").is_file())
+        folders = [path] if read_run_config(path) is not None else sorted(
+            folder for folder in path.glob("*") if read_run_config(folder) is not None)
         if not folders:
             raise DataError(f"{path} is neither a run folder (config.json, metrics.jsonl) nor a folder of runs")
         for folder in folders:
-            metrics_path = folder / "metrics.jsonl"
-            metrics = ([json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-                       if metrics_path.is_file() else [])
-            runs.append(Run(folder, json.loads((folder / "config.json").read_text()), metrics,
+            runs.append(Run(folder, read_run_config(folder), read_json_lines(folder / METRICS_FILE),
                             read_evaluations(folder)))
     return runs
 
@@ -227,21 +224,11 @@ def _spec(record: dict[str, Any], fields: tuple[str, ...]) -> str:
     return ", ".join(f"N={record[field]}" if field == "num_samples" else str(record[field]) for field in fields)
 
 
-_RECURRENT = ("pixelrnn", "multiscale_pixelrnn")
-# model fields that only some models read: shown as "—" for the others, so the table does not suggest a
-# PixelCNN "used" a Row LSTM
-_FIELD_USERS = {"recurrent_layer": _RECURRENT, "cell": _RECURRENT, "skip_connections": _RECURRENT,
-                "subsample_factor": ("multiscale_pixelrnn",), "num_mixtures": ("pixelcnn_pp",),
-                "dropout": ("pixelcnn_pp",), "kernel_size": ("pixelcnn", "gated_pixelcnn", *_RECURRENT),
-                "first_kernel_size": ("pixelcnn", "gated_pixelcnn", *_RECURRENT),
-                "output_channels": ("pixelcnn", "gated_pixelcnn", *_RECURRENT)}
-
-
 def _section_value(run: Run, field: str) -> str:
     section, key = field.split(".", 1)
     model = run.config.get("model") or {}
-    if section == "model" and key in _FIELD_USERS and model.get("name") not in _FIELD_USERS[key]:
-        return "—"
+    if section == "model" and model.get("name") not in field_users(key):
+        return "—"  # a field this family does not read: the table must not suggest a PixelCNN "used" a Row LSTM
     if section == "model" and key == "conditioning" and not model.get("num_classes"):
         return "—"  # unconditional: no label enters the model
     return str(_raw_value(run, field))

@@ -23,7 +23,7 @@ from torch import nn
 
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import DataConfig
-from pixelrnn.data import ImageDataset, load_dataset
+from pixelrnn.data import ImageDataset, check_data_fits_model, load_dataset
 from pixelrnn.errors import ConfigError, DataError, PixelRNNError
 from pixelrnn.evaluate import check_split_and_batch_size, stored_data_config
 from pixelrnn.experiments.feature_classifier import TrainedClassifier, classifier_for, to_unit_range
@@ -31,7 +31,6 @@ from pixelrnn.experiments.inception import load_fid_inception
 from pixelrnn.run_folder import checkpoint_folder
 from pixelrnn.runtime import resolve_device
 from pixelrnn.sampling import draw
-from pixelrnn.train import check_data_fits_model
 
 FEATURE_NETWORKS = ("inception", "classifier")
 INSTALL_HINT = "pip install 'pixelrnn[fid]'"

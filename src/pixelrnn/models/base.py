@@ -9,6 +9,7 @@ input map, so that tests can differentiate through it to prove causality.
 from __future__ import annotations
 
 import abc
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -50,6 +51,12 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
         head: the output head (:mod:`pixelrnn.heads`): Bernoulli for 2 levels, else an L-way softmax, unless the
             family builds its own (PixelCNN++: the discretized logistic mixture).
     """
+
+    # The family's own knowledge, read by the registry, presets, compare and export (no lists of family names
+    # elsewhere): the ModelConfig fields it reads beyond the shared ones (image shape, levels, classes,
+    # conditioning, hidden_channels, num_layers), and the TrainConfig fields its presets train with by default.
+    config_fields: ClassVar[tuple[str, ...]] = ()
+    training_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -145,6 +145,8 @@ class GatedPixelCNN(AutoregressiveImageModel):
         ConfigError: p or ``output_channels`` smaller than the number of colour channels, or an even kernel.
     """
 
+    config_fields = ("kernel_size", "first_kernel_size", "output_channels")
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         colors, p = config.image_channels, config.hidden_channels

@@ -40,6 +40,9 @@ class MultiScalePixelRNN(AutoregressiveImageModel):
         large_model: the PixelRNN of the full image, conditioned on the upsampled small image.
     """
 
+    config_fields = (*PixelRNN.config_fields, "subsample_factor")
+    training_defaults = PixelRNN.training_defaults
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         factor, (colors, height, width) = config.subsample_factor, config.image_shape

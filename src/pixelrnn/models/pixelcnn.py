@@ -81,6 +81,9 @@ class PixelCNN(AutoregressiveImageModel):
             group needs at least one feature map).
     """
 
+    config_fields = ("kernel_size", "first_kernel_size", "output_channels", "skip_connections",
+                     "residual_connections")
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         colors, h = config.image_channels, config.hidden_channels

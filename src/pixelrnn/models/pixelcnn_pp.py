@@ -26,6 +26,10 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         ConfigError: image height or width not divisible by 4, or bad sizes (from the network and the head).
     """
 
+    config_fields = ("num_mixtures", "dropout")
+    training_defaults = {"optimizer": "adam", "lr": 1e-3, "schedule": "exponential", "lr_decay": 0.999995,
+                         "ema_decay": 0.9995}  # the authors' code: Adam, lr 10⁻³ × 0.999995 per step, Polyak 0.9995
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         channels, height, width = config.image_shape

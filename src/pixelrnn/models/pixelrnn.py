@@ -34,6 +34,9 @@ from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, 
 from pixelrnn.nn.masked_conv import MaskedConv2d
 from pixelrnn.nn.recurrent import recurrent_layer
 
+# RMSProp, the optimizer of all the paper's experiments (§4); the learning rate and the clipping are ours.
+PAPER_RMSPROP = {"optimizer": "rmsprop", "lr": 1e-3, "grad_clip": 1.0}
+
 
 class ResidualRecurrentLayer(nn.Module):
     """§3.3: a recurrent layer 2h → h, a 1×1 mask-B convolution h → 2h, added to the layer's input.
@@ -72,6 +75,10 @@ class PixelRNN(AutoregressiveImageModel):
     Raises:
         ConfigError: h or ``output_channels`` smaller than the number of colour channels.
     """
+
+    config_fields = ("kernel_size", "first_kernel_size", "output_channels", "recurrent_layer", "cell",
+                     "skip_connections", "residual_connections", "learned_initial_state")
+    training_defaults = PAPER_RMSPROP  # the paper trains its PixelRNNs with RMSProp (§4); lr and clipping: ours
 
     def __init__(self, config: ModelConfig, condition_channels: int = 0) -> None:
         super().__init__(config)

@@ -28,6 +28,7 @@ from pixelrnn.data import ImageDataset, ImageSplit, iterate_batches
 from pixelrnn.errors import CheckpointError
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
 from pixelrnn.plots import save_image_grid, save_loss_curves
+from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_json_lines, write_run_config
 from pixelrnn.runtime import Runtime, autocast
 from pixelrnn.sampling import draw
 from pixelrnn.training.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
@@ -79,7 +80,7 @@ class Trainer:
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
         self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best_valid_bits_per_dim": None}
-        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.metrics_path = self.run_dir / METRICS_FILE
         self.trackers: list[Tracker] = []  # opened by fit, on the main process only
 
     # ----------------------------------------------------------------------------------------- the loop
@@ -251,7 +252,7 @@ class Trainer:
             torch.cuda.set_rng_state_all([state.cpu() for state in checkpoint["rng"]["cuda"]])
         self.progress = dict(checkpoint["progress"])
         if self.runtime.is_main:  # forget metrics logged after this checkpoint, they will be logged again
-            kept = [line for line in _read_metrics(self.metrics_path) if line["step"] <= self.progress["step"]]
+            kept = [line for line in read_json_lines(self.metrics_path) if line["step"] <= self.progress["step"]]
             self.metrics_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
 
     def _write_run_config(self) -> None:
@@ -259,22 +260,21 @@ class Trainer:
             run_config = {"model": to_dict(self.model.config), "train": to_dict(self.config),
                           "data": to_dict(self.data_config) if self.data_config else None,
                           "world_size": self.runtime.world_size}
-            (self.run_dir / "config.json").write_text(json.dumps(run_config, indent=2) + "\n")
+            write_run_config(self.run_dir, run_config)
             for tracker in self.trackers:
                 tracker.log_config(run_config)
 
     def _log(self, fields: dict[str, Any]) -> None:
         if self.runtime.is_main:
             line = {"epoch": self.progress["epoch"], "step": self.progress["step"], "time": time.time(), **fields}
-            with self.metrics_path.open("a") as handle:
-                handle.write(json.dumps(line) + "\n")
+            append_json_line(self.metrics_path, line)
             for tracker in self.trackers:
                 tracker.log_scalars(line["step"], metric_scalars(line))
 
     def _plot_curves(self) -> None:
         if not self.runtime.is_main:
             return
-        lines = _read_metrics(self.metrics_path)
+        lines = read_json_lines(self.metrics_path)
         train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
         valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]
         save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels))
@@ -287,9 +287,3 @@ class Trainer:
 def _nll_fields(result: NLLResult) -> dict[str, Any]:
     return {"nats_per_image": result.nats_per_image, "bits_per_dim": result.bits_per_dim,
             "num_images": result.num_images}
-
-
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
