@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pixelrnn.cli import main
-from pixelrnn.cli.commands import MODEL_FLAGS
+from pixelrnn.cli.common import MODEL_FLAGS
 from pixelrnn.errors import ConfigError
 from pixelrnn.experiments.sweep_grid import SweepSettings, grid_points, make_grid, make_spec
 from pixelrnn.training.trainer import Trainer

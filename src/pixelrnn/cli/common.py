@@ -1,0 +1,174 @@
+"""Flag groups and argument types shared by several subcommands, and the helpers that turn the flags
+given into config fields (a flag left out is not a field given)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from pixelrnn.config import (
+    BINARIZATIONS,
+    CELLS,
+    CONDITIONINGS,
+    DATASETS,
+    OPTIMIZERS,
+    PRECISIONS,
+    RECURRENT_LAYERS,
+    SCHEDULES,
+    TRACKERS,
+    WANDB_MODES,
+    DataConfig,
+)
+from pixelrnn.data import SPLITS
+from pixelrnn.models import MODELS, PRESETS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"pixelrnn: error: {message} (see pixelrnn {self.prog.split()[-1]} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def image_shape(text: str) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(size) for size in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected C×H×W such as 3x32x32, got {text!r}")
+    return shape
+
+
+# flag → ModelConfig field, for the architecture overrides of `train`
+MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "kernel_size": "kernel_size",
+               "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
+               "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
+
+
+TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
+                "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
+                "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
+
+
+DATA_FLAGS = {"data": "name", "data_path": "path", "binarize": "binarize", "valid_fraction": "valid_fraction",
+              "data_seed": "seed", "max_train_images": "max_train_images", "max_test_images": "max_test_images"}
+
+
+def add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", choices=DATASETS, help=f"data set (default: {default or 'the checkpoint’s'})")
+    group.add_argument("--data-path", "--data-dir", dest="data_path",
+                       help="folder of the official files, image folder, or .npz file")
+    group.add_argument("--binarize", choices=BINARIZATIONS,
+                       help="binarized_mnist: fixed (the Larochelle split, PixelRNN's Table 4; the default), dynamic "
+                            "(MNIST redrawn every epoch: not comparable with fixed) or once (MNIST drawn once)")
+    group.add_argument("--valid-fraction", type=float, help="share of train held out (default 0.1)")
+    group.add_argument("--data-seed", type=int, help="seed of the validation split (default 0)")
+    group.add_argument("--no-download", action="store_true", help="never download missing files")
+    group.add_argument("--max-train-images", type=positive_int, help="use only the first N training images")
+    group.add_argument("--max-test-images", type=positive_int, help="use only the first N test images")
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """The data, model and optimisation flags of ``train``, shared by ``sweep``."""
+    add_data_flags(parser, default="digits")
+    parser.add_argument("--hflip", action="store_true", help="random horizontal flips of training images")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model",
+                       help=f"model or preset: {', '.join([*MODELS, *PRESETS])} (default: pixelcnn-small)")
+    model.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
+    for flag in MODEL_FLAGS:
+        model.add_argument(f"--{flag.replace('_', '-')}", type=positive_int, help="override the preset")
+    model.add_argument("--recurrent-layer", choices=RECURRENT_LAYERS, help="PixelRNN layer (override the preset)")
+    model.add_argument("--cell", choices=CELLS, help="PixelRNN recurrent cell (override the preset)")
+    model.add_argument("--skip-connections", action=argparse.BooleanOptionalAction,
+                       help="PixelCNN, PixelRNN: learnable connections from every layer to the output (paper presets: "
+                            "on)")
+    model.add_argument("--residual-connections", action=argparse.BooleanOptionalAction,
+                       help="PixelCNN, PixelRNN: residual connections (default on; off: Table 2's ablation)")
+    model.add_argument("--learned-initial-state", action=argparse.BooleanOptionalAction,
+                       help="PixelRNN: learn the initial recurrent state (paper presets: on; else zeros)")
+    model.add_argument("--conditioning", choices=CONDITIONINGS,
+                       help="with --conditional: how the label enters each layer (default: the preset's, or embedding)")
+    model.add_argument("--dropout", type=float, help="PixelCNN++: dropout inside every block (override the preset)")
+    opt = parser.add_argument_group("training (defaults: see TrainConfig)")
+    for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every"):
+        opt.add_argument(f"--{name.replace('_', '-')}", type=positive_int)
+    opt.add_argument("--sample-every", type=int, help="sample grid every N epochs (0: never)")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS)
+    opt.add_argument("--schedule", choices=SCHEDULES)
+    for name in ("lr", "weight_decay", "lr_decay", "grad_clip"):
+        opt.add_argument(f"--{name.replace('_', '-')}", type=non_negative_float)
+    opt.add_argument("--ema-decay", type=float,
+                     help="evaluate and sample a moving average of the weights with this decay (0: off)")
+    opt.add_argument("--precision", choices=PRECISIONS,
+                     help="bf16: the training forward pass under bfloat16 autocast (evaluation stays exact, fp32)")
+    opt.add_argument("--compile", action="store_true", default=None, help="torch.compile the training forward pass")
+    opt.add_argument("--channels-last", action="store_true", default=None,
+                     help="weights and convolution activations in channels-last memory order")
+    opt.add_argument("--seed", type=int)
+    opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
+    track = parser.add_argument_group("experiment tracking (see docs/tracking.md)")
+    track.add_argument("--log", action="append", choices=TRACKERS,
+                       help="also send metrics, sample grids and config to this tracker (repeatable)")
+    track.add_argument("--wandb-project", help="wandb project (default: pixelrnn)")
+    track.add_argument("--wandb-mode", choices=WANDB_MODES,
+                       help="offline: no network, upload later with `wandb sync` (default: offline)")
+
+
+def add_eval_flags(parser: argparse.ArgumentParser,
+              checkpoint_help: str = "checkpoint file, or a run folder (its last.pt)") -> None:
+    """Flags of ``eval`` and of ``classify``, which reads the same split of the same data."""
+    parser.add_argument("checkpoint", help=checkpoint_help)
+    parser.add_argument("--split", choices=SPLITS, default="test")
+    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--device", default="auto")
+    add_data_flags(parser, default=None)
+
+
+def data_fields_given(args: argparse.Namespace) -> dict[str, Any]:
+    """DataConfig fields given on the command line (flags left out are not in it)."""
+    fields = {field: getattr(args, flag) for flag, field in DATA_FLAGS.items() if getattr(args, flag) is not None}
+    fields.update({"download": False} if args.no_download else {})
+    return fields | ({"hflip": True} if getattr(args, "hflip", False) else {})
+
+
+def data_config_of(args: argparse.Namespace, default: str = "digits") -> DataConfig:
+    return DataConfig(**{"name": default, **data_fields_given(args)})
+
+
+def given_fields(args: argparse.Namespace, names) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def model_fields_given(args: argparse.Namespace) -> dict[str, Any]:
+    """ModelConfig fields given as architecture flags (``--layers 3`` → ``num_layers``)."""
+    overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
+    overrides.update(given_fields(args, ("recurrent_layer", "cell", "skip_connections", "residual_connections",
+                                   "learned_initial_state", "conditioning", "dropout")))
+    return overrides
+
+
+def record_result(checkpoint: str, kind: str, measurement: dict[str, Any]) -> None:
+    """Keep a ``fid`` / ``classify`` result in the checkpoint's run folder, for ``pixelrnn compare``."""
+    from pixelrnn.run_folder import record_evaluation
+
+    path = record_evaluation(checkpoint, kind, measurement)
+    if path is not None:
+        print(f"recorded in {path}", file=sys.stderr)

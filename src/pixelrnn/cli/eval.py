@@ -1,0 +1,29 @@
+"""``pixelrnn eval``: the exact NLL of a checkpoint on a split."""
+
+from __future__ import annotations
+
+import argparse
+
+from pixelrnn.cli.common import add_eval_flags, data_config_of
+from pixelrnn.runtime import is_main_process
+
+HELP = "exact test NLL (nats/image) and bits/dim of a checkpoint"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_eval_flags(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pixelrnn.evaluate import evaluate
+
+    data = data_config_of(args) if args.data else None
+    evaluation = evaluate(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size,
+                          device=args.device)
+    result = evaluation.result
+    if not is_main_process():
+        return 0
+    print(f"{evaluation.data_name} {evaluation.split}: {result.nats_per_image:.4f} nats/image, "
+          f"{result.bits_per_dim:.4f} bits/dim over {result.num_images} images "
+          f"(uniform model: {evaluation.uniform_bits_per_dim:.3f} bits/dim)")
+    return 0
