@@ -210,7 +210,7 @@ def test_log_scales_are_clamped_at_minus_seven_and_gradients_stay_finite():
 def test_layout_and_dtypes():
     colour, grey = DiscretizedLogisticMixture(10, 3), DiscretizedLogisticMixture(4, 1, 17)
     assert colour.params_per_pixel == 100 and grey.params_per_pixel == 12  # the paper's 10 components → 100
-    assert colour.joint_channels and colour.params_per_subpixel is None
+    assert colour.joint_channels and colour.num_params(3) == 100 and grey.num_params(1) == 12
     images = torch.zeros(2, 3, 3, 4, dtype=torch.uint8)
     dtypes = [(torch.float32, torch.float32), (torch.bfloat16, torch.float32), (torch.float64, torch.float64)]
     for dtype, want in dtypes:

@@ -1,4 +1,4 @@
-"""Output heads: the distribution of every sub-pixel given the network's parameters.
+"""The PixelRNN paper's output heads: an L-way softmax or one sigmoid per sub-pixel.
 
 A model's network returns ``params`` of shape (B, C·P, H, W): sub-pixel c's P parameters sit in channels
 [c·P, (c+1)·P), the same contiguous R | G | B groups that the masked convolutions use. A head turns them
@@ -17,80 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pixelrnn.errors import ConfigError, DataError
-
-
-class OutputHead:
-    """Base class of the output heads.
-
-    Attributes:
-        num_levels: L, the integer values of a sub-pixel are [0, L − 1].
-        params_per_subpixel: P, the network's output channels per sub-pixel.
-    """
-
-    num_levels: int
-    params_per_subpixel: int
-
-    def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Exact log-likelihood of integer images.
-
-        Args:
-            params: float (B, C·P, H, W), sub-pixel c in channels [c·P, (c+1)·P).
-            x: integer (B, C, H, W) with values in [0, L − 1].
-
-        Returns:
-            (B,) log p(x | params) in nats per image, the sum over all C·H·W sub-pixels; float32 (float64
-            when ``params`` are float64).
-
-        Raises:
-            DataError: ``x`` is not integer, does not fit ``params``, or has a value outside [0, L − 1].
-        """
-        raise NotImplementedError
-
-    def sample(self, params: torch.Tensor, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw every sub-pixel independently from its own distribution.
-
-        Args:
-            params: float (B, C·P, H, W).
-            temperature: divides the logits; 1.0 samples the distribution itself, → 0 gives its mode.
-            generator: source of the random numbers (on ``params``' device); None uses the global one.
-
-        Returns:
-            int64 (B, C, H, W) with values in [0, L − 1].
-        """
-        raise NotImplementedError
-
-    def _check(self, params: torch.Tensor, x: torch.Tensor) -> None:
-        """Raise DataError unless ``x`` is an integer (B, C, H, W) image that fits ``params``, within range."""
-        self._check_integer(x)
-        batch, channels = params.shape[0], params.shape[1] // self.params_per_subpixel
-        expected = (batch, channels, *params.shape[2:])
-        if params.dim() != 4 or params.shape[1] % self.params_per_subpixel or tuple(x.shape) != expected:
-            raise DataError(f"images of shape {tuple(x.shape)} do not fit output parameters of shape "
-                            f"{tuple(params.shape)} ({self.params_per_subpixel} per sub-pixel)")
-        self._check_range(x)
-
-    @staticmethod
-    def _check_integer(x: torch.Tensor) -> None:
-        """DataError unless ``x`` holds integer levels."""
-        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-            raise DataError(f"images must hold integer levels, got dtype {x.dtype}")
-
-    def _check_range(self, x: torch.Tensor) -> None:
-        """DataError for a value outside [0, L − 1] (an empty batch passes)."""
-        if x.numel() == 0:
-            return
-        low, high = int(x.min()), int(x.max())
-        if low < 0 or high > self.num_levels - 1:
-            bad = low if low < 0 else high
-            raise DataError(f"pixel value {bad} is outside [0, {self.num_levels - 1}] "
-                            f"(the model has {self.num_levels} levels)")
-
-
-def _check_temperature(temperature: float) -> None:
-    if not temperature > 0:
-        raise ConfigError(f"temperature must be positive, got {temperature}")
+from pixelrnn.errors import ConfigError
+from pixelrnn.heads.base import OutputHead, at_least_float32
 
 
 class Categorical(OutputHead):
@@ -106,19 +34,22 @@ class Categorical(OutputHead):
         self.num_levels = num_levels
         self.params_per_subpixel = num_levels
 
+    def num_params(self, channels: int) -> int:
+        return channels * self.num_levels  # L logits per sub-pixel
+
     def _logits(self, params: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = params.shape
         return params.reshape(batch, -1, self.num_levels, height, width)  # (B, C, L, H, W)
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self._check(params, x)
-        log_p = F.log_softmax(_at_least_float32(self._logits(params)), dim=2)  # (B, C, L, H, W), exactly normalised
+        log_p = F.log_softmax(at_least_float32(self._logits(params)), dim=2)  # (B, C, L, H, W), exactly normalised
         picked = log_p.gather(2, x.long().unsqueeze(2)).squeeze(2)  # (B, C, H, W)
         return picked.sum(dim=(1, 2, 3))  # (B,) nats
 
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        _check_temperature(temperature)
+        self.check_temperature(temperature)
         logits = self._logits(params).movedim(2, -1).double() / temperature  # (B, C, H, W, L)
         cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)  # (B, C, H, W, L)
         cdf = cdf / cdf[..., -1:]  # the last entry is exactly 1, so every u in [0, 1) finds a level
@@ -133,23 +64,21 @@ class Bernoulli(OutputHead):
     num_levels = 2
     params_per_subpixel = 1
 
+    def num_params(self, channels: int) -> int:
+        return channels  # one logit per sub-pixel
+
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self._check(params, x)
-        logits = _at_least_float32(params)  # (B, C, H, W)
+        logits = at_least_float32(params)  # (B, C, H, W)
         log_p = -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")  # stable log σ(±l)
         return log_p.sum(dim=(1, 2, 3))  # (B,) nats
 
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        _check_temperature(temperature)
+        self.check_temperature(temperature)
         p_one = torch.sigmoid(params.double() / temperature)  # (B, C, H, W)
         u = torch.rand(p_one.shape, generator=generator, device=p_one.device, dtype=p_one.dtype)
         return (u < p_one).long()  # (B, C, H, W) int64
-
-
-def _at_least_float32(params: torch.Tensor) -> torch.Tensor:
-    """Low-precision (bf16/fp16) parameters are scored in float32; float64 stays float64."""
-    return params if params.dtype == torch.float64 else params.float()
 
 
 def make_head(num_levels: int) -> OutputHead:

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from pixelrnn.errors import ConfigError, DataError
-from pixelrnn.heads.categorical import OutputHead
+from pixelrnn.heads.base import OutputHead
 
 MIN_LOG_SCALE = -7.0  # the paper's floor on log s
 
@@ -46,7 +46,7 @@ class DiscretizedLogisticMixture(OutputHead):
     """The discretized logistic mixture likelihood of PixelCNN++ (§2.1–2.2), exactly normalised.
 
     The channels of a pixel share their parameters, so there is no per-sub-pixel parameter block:
-    ``params_per_subpixel`` is None and ``joint_channels`` is True. A sampler must therefore draw all C
+    ``joint_channels`` is True and :meth:`num_params` counts a whole pixel's. A sampler must therefore draw all C
     channels of a pixel in one call to :meth:`sample` (it samples R, then G given R, then B given R and G).
 
     Args:
@@ -59,7 +59,6 @@ class DiscretizedLogisticMixture(OutputHead):
     """
 
     joint_channels = True
-    params_per_subpixel = None  # parameters belong to whole pixels; see params_per_pixel
 
     def __init__(self, num_mixtures: int, channels: int, num_levels: int = 256) -> None:
         if not isinstance(num_mixtures, int) or num_mixtures < 1:
@@ -72,6 +71,11 @@ class DiscretizedLogisticMixture(OutputHead):
         self.channels = channels
         self.num_levels = num_levels
         self.params_per_pixel = num_mixtures * (1 + 2 * channels + (3 if channels == 3 else 0))
+
+    def num_params(self, channels: int) -> int:
+        if channels != self.channels:
+            raise ConfigError(f"this mixture models {self.channels} channel(s), not {channels}")
+        return self.params_per_pixel
 
     def __repr__(self) -> str:
         return (f"DiscretizedLogisticMixture(num_mixtures={self.num_mixtures}, channels={self.channels}, "
@@ -128,8 +132,7 @@ class DiscretizedLogisticMixture(OutputHead):
         Returns:
             int64 (B, C, H, W) with values in [0, L − 1].
         """
-        if not temperature > 0:
-            raise ConfigError(f"temperature must be positive, got {temperature}")
+        self.check_temperature(temperature)
         self._check_params(params)
         logits, means, log_scales, coeffs = self._split(params.double())
         batch, _, height, width = params.shape

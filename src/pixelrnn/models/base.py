@@ -16,7 +16,7 @@ from torch import nn
 
 from pixelrnn.config import ModelConfig
 from pixelrnn.errors import ConfigError, DataError
-from pixelrnn.heads.categorical import OutputHead, make_head
+from pixelrnn.heads import OutputHead, make_head
 from pixelrnn.nn.conditioning import ClassConditioning
 
 
@@ -61,7 +61,11 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.head: OutputHead = make_head(config.num_levels)
+        self.head: OutputHead = self.build_head(config)
+
+    def build_head(self, config: ModelConfig) -> OutputHead:
+        """The family's output head: the paper's Bernoulli (2 levels) or L-way softmax, unless overridden."""
+        return make_head(config.num_levels)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Integer levels [0, L − 1] → float32 in [−1, 1] (x / (L − 1) · 2 − 1), shape kept (B, C, H, W)."""

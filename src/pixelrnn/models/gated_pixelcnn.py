@@ -164,7 +164,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
             nn.ReLU(),
             MaskedConv2d(p, config.output_channels, 1, "B", colors),
             nn.ReLU(),
-            MaskedConv2d(config.output_channels, colors * self.head.params_per_subpixel, 1, "B", colors),
+            MaskedConv2d(config.output_channels, self.head.num_params(colors), 1, "B", colors),
         )
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -33,11 +33,14 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         channels, height, width = config.image_shape
-        self.head = DiscretizedLogisticMixture(config.num_mixtures, channels, config.num_levels)
-        self.unet = PixelCNNPlusPlusNetwork(channels, self.head.params_per_pixel, filters=config.hidden_channels,
+        self.unet = PixelCNNPlusPlusNetwork(channels, self.head.num_params(channels), filters=config.hidden_channels,
                                             blocks_per_stage=config.num_layers, dropout=config.dropout,
                                             num_classes=config.num_classes, conditioning=config.conditioning)
         self.unet.check_image_size(height, width)
+
+    def build_head(self, config: ModelConfig) -> DiscretizedLogisticMixture:
+        """The discretized logistic mixture of whole pixels (§2.1–2.2), not the paper's softmax."""
+        return DiscretizedLogisticMixture(config.num_mixtures, config.image_channels, config.num_levels)
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Float (B, C, H, W) in [−1, 1] → (B, params_per_pixel, H, W); pixel (i, j) sees only earlier pixels."""

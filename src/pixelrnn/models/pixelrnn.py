@@ -94,7 +94,7 @@ class PixelRNN(AutoregressiveImageModel):
             nn.ReLU(),
             MaskedConv2d(2 * h, config.output_channels, 1, "B", colors),
             nn.ReLU(),
-            MaskedConv2d(config.output_channels, colors * self.head.params_per_subpixel, 1, "B", colors),
+            MaskedConv2d(config.output_channels, self.head.num_params(colors), 1, "B", colors),
         )
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None,

@@ -50,8 +50,6 @@ def draw(model: torch.nn.Module, num_images: int, seed: int = 0, labels: torch.T
     """
     if num_images < 1:
         raise ConfigError(f"number of images must be at least 1, got {num_images}")
-    if not temperature > 0:
-        raise ConfigError(f"temperature must be positive, got {temperature}")
     sample = choose_sampler(model, sampler)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)

@@ -44,8 +44,7 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
     """
     if not has_fast_sampler(model):
         raise ConfigError(f"no fast sampler for {type(model).__name__} yet: use the plain sampler")
-    if temperature <= 0:
-        raise ConfigError(f"temperature must be positive, got {temperature}")
+    model.head.check_temperature(temperature)
     device = next(model.parameters()).device
     if known is None:
         known = torch.full((num_images, *model.config.image_shape), -1, dtype=torch.long)
@@ -88,7 +87,7 @@ def run_stepper(stepper: Stepper, model: torch.nn.Module, known: torch.Tensor, t
     """
     images = known.clamp(min=0)  # (B, C, H, W)
     channels, height, width = known.shape[1:]
-    size = model.head.params_per_subpixel
+    size = model.head.num_params(1)
     joint = samples_whole_pixels(model, known)
     for row in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
         for col in range(width):

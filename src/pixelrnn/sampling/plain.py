@@ -40,8 +40,7 @@ def sample_images(
     Returns:
         int64 (B, C, H, W) images with values in [0, num_levels − 1].
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    model.head.check_temperature(temperature)
     channels, height, width = model.config.image_shape
     device = next(model.parameters()).device
     if known is None:
@@ -67,7 +66,7 @@ def samples_whole_pixels(model: torch.nn.Module, known: torch.Tensor) -> bool:
     Raises:
         ConfigError: such a model given ``known`` (B, C, H, W) with some, not all, channels of a pixel kept.
     """
-    joint = getattr(model.head, "joint_channels", False)
+    joint = model.head.joint_channels
     if joint and bool(((known >= 0).any(dim=1) != (known >= 0).all(dim=1)).any()):
         raise ConfigError("this model samples whole pixels: give every channel of a known pixel, or none")
     return joint
@@ -84,7 +83,7 @@ def _draw(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | N
                                   generator=generator)[:, :, 0, 0]  # (B, C)
         images[:, :, row, col] = torch.where(to_sample[:, None], drawn, images[:, :, row, col])
         return
-    size = model.head.params_per_subpixel
+    size = model.head.num_params(1)
     pixel_params = params[:, channel * size:(channel + 1) * size, row:row + 1, col:col + 1]  # (B, P, 1, 1)
     drawn = model.head.sample(pixel_params, temperature=temperature, generator=generator)  # (B, 1, 1, 1)
     images[:, channel, row, col] = torch.where(to_sample, drawn[:, 0, 0, 0], images[:, channel, row, col])
