@@ -5,44 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from families import PIXELCNN_PP, VARIANTS, build, image_size
 
 from pixelrnn.cli import main
 from pixelrnn.errors import ConfigError
-from pixelrnn.models import build_model, model_config
 from pixelrnn.nn.recurrent import InitialState
 from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
 from pixelrnn.sampling.plain import sample_images
-
-SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 8}
-VARIANTS = [
-    ("pixelrnn", {"recurrent_layer": "row_lstm"}),
-    ("pixelrnn", {"recurrent_layer": "row_lstm", "cell": "gru", "skip_connections": True, "kernel_size": 5}),
-    ("pixelrnn", {"recurrent_layer": "diagonal_bilstm"}),
-    ("pixelrnn", {"recurrent_layer": "diagonal_bilstm", "cell": "gru", "skip_connections": True}),
-    ("multiscale_pixelrnn", {"recurrent_layer": "diagonal_bilstm"}),
-    ("multiscale_pixelrnn", {"recurrent_layer": "row_lstm", "cell": "gru"}),
-    ("pixelcnn", {}),
-    ("pixelcnn", {"kernel_size": 5, "first_kernel_size": 3}),
-    ("gated_pixelcnn", {}),
-    ("gated_pixelcnn", {"num_layers": 3, "kernel_size": 5, "first_kernel_size": 3}),
-    # the paper's options: learned initial states (random here, not zero), skips, and Table 2's ablation
-    ("pixelrnn", {"recurrent_layer": "row_lstm", "learned_initial_state": True, "skip_connections": True}),
-    ("pixelrnn", {"recurrent_layer": "row_lstm", "cell": "gru", "learned_initial_state": True}),
-    ("pixelrnn", {"recurrent_layer": "diagonal_bilstm", "learned_initial_state": True, "skip_connections": True}),
-    ("pixelrnn", {"recurrent_layer": "diagonal_bilstm", "cell": "gru", "learned_initial_state": True,
-                  "residual_connections": False}),
-    ("multiscale_pixelrnn", {"recurrent_layer": "diagonal_bilstm", "learned_initial_state": True}),
-    ("pixelcnn", {"skip_connections": True}),
-    ("pixelcnn", {"skip_connections": True, "residual_connections": False}),
-]
 
 
 def _sharp_model(name: str, fields: dict, shape: tuple[int, int, int], levels: int = 7, num_classes: int = 0,
                  conditioning: str = "embedding") -> torch.nn.Module:
     """A float64 model whose untrained distribution is far from uniform (weights × 2)."""
-    torch.manual_seed(0)
-    model = build_model(model_config(name, shape, levels, num_classes=num_classes, conditioning=conditioning,
-                                     **{**SMALL, **fields})).double()
+    model = build(name, fields, shape[0], levels, size=shape[1:], num_classes=num_classes,
+                  conditioning=conditioning).double()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(2.0)
@@ -70,7 +46,7 @@ def _both(model: torch.nn.Module, count: int, seed: int, **kwargs) -> tuple[torc
 @pytest.mark.parametrize("name,fields", VARIANTS)
 @pytest.mark.parametrize("channels", [1, 3])
 def test_fast_sampler_draws_the_plain_samplers_images(name, fields, channels):
-    model = _sharp_model(name, fields, (channels, 6, 6))
+    model = _sharp_model(name, fields, (channels, *image_size(name)))
     for seed in (0, 1):
         plain, fast = _both(model, 3, seed)
         assert torch.equal(plain, fast)
@@ -91,9 +67,6 @@ def test_conditional_models_and_completion(name, fields, conditioning):
     plain, fast = _both(model, 4, 6, labels=labels, known=known)
     assert torch.equal(plain, fast) and torch.equal(fast[:, :, :2], known[:, :, :2])
     assert (fast[:, 0, 3, 1] == 2).all()
-
-
-PIXELCNN_PP = {"num_mixtures": 3, "dropout": 0.0}
 
 
 @pytest.mark.parametrize("shape,blocks", [((1, 8, 8), 1), ((3, 8, 12), 2), ((3, 4, 4), 1)])
@@ -125,7 +98,7 @@ def test_pixelcnn_pp_conditional_and_completion(conditioning):
 
 
 def test_every_registered_model_has_a_fast_sampler():
-    from pixelrnn.models import MODELS
+    from pixelrnn.models import MODELS, build_model, model_config
 
     for name in MODELS:
         model = build_model(model_config(name, (1, 8, 8), 4, hidden_channels=4, num_layers=1))
