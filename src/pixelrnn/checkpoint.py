@@ -13,7 +13,6 @@ A checkpoint is one ``torch.save`` file holding only tensors and plain Python va
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ import torch
 
 from pixelrnn._version import __version__
 from pixelrnn.config import ModelConfig, from_dict, to_dict
-from pixelrnn.errors import CheckpointError, PixelRNNError
+from pixelrnn.errors import CheckpointError, PixelRNNError, first_line
+from pixelrnn.io import atomic_write
 from pixelrnn.models import build_model
 from pixelrnn.runtime import Runtime, barrier
 
@@ -62,12 +62,7 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path, runtime: Runti
     path = Path(path)
     if runtime is None or runtime.is_main:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
     if runtime is not None:
         barrier(runtime)
     return path
@@ -85,8 +80,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             warnings.simplefilter("ignore")
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 -- unpickling foreign bytes can raise anything (IndexError, KeyError, ...)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path} is not a readable pixelrnn checkpoint ({reason[:120]})") from error
+        raise CheckpointError(f"{path} is not a readable pixelrnn checkpoint ({first_line(error)})") from error
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a pixelrnn checkpoint (missing model config or weights)")
     if checkpoint["format_version"] > FORMAT_VERSION:

@@ -14,7 +14,7 @@ import torch
 
 from pixelrnn.data import load_dataset
 from pixelrnn.data.formats import read_pngs
-from pixelrnn.errors import ConfigError, DataError
+from pixelrnn.errors import ConfigError, DataError, describe_shape
 from pixelrnn.evaluate import stored_data_config
 from pixelrnn.sample import sample
 
@@ -27,7 +27,7 @@ def image_from_png(path: str | Path, image_shape: tuple[int, int, int], num_leve
     """
     pixels = torch.from_numpy(read_pngs([Path(path)])[0].astype(np.int64))  # (C, H, W) in 0..255
     if tuple(pixels.shape) != tuple(image_shape):
-        expected, got = ("×".join(map(str, shape)) for shape in (image_shape, pixels.shape))
+        expected, got = describe_shape(image_shape), describe_shape(tuple(pixels.shape))
         raise DataError(f"the model expects {expected} images, {path} is {got}")
     return torch.round(pixels.double() * (num_levels - 1) / 255).long()
 

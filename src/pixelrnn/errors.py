@@ -1,7 +1,10 @@
 """Exceptions that mean "the user gave us something wrong".
 
 The command line prints these as one line and exits non-zero; anything else is a bug and keeps its traceback.
+The helpers at the end format the parts of such a line.
 """
+
+from __future__ import annotations
 
 
 class PixelRNNError(Exception):
@@ -18,3 +21,14 @@ class DataError(PixelRNNError):
 
 class CheckpointError(PixelRNNError):
     """A checkpoint that is missing, corrupt, or was written by an incompatible version."""
+
+
+def describe_shape(shape: tuple[int, ...]) -> str:
+    """``(3, 32, 32)`` → ``3×32×32``, as every message writes a shape."""
+    return "×".join(str(size) for size in shape)
+
+
+def first_line(error: BaseException, limit: int = 120) -> str:
+    """The first line of an exception's message (its type name when empty), cut to ``limit`` characters."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:limit]

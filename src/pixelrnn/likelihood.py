@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from pixelrnn.errors import DataError
-from pixelrnn.runtime import Runtime, all_reduce_sum
+from pixelrnn.runtime import Runtime, all_reduce_sum, evaluation_mode
 
 
 def nats_to_bits_per_dim(nats_per_image: float, dims_per_image: int) -> float:
@@ -84,12 +84,10 @@ def evaluate_nll(
         runtime: the process's runtime (device and process group).
         conditional: pass the labels to the model.
     """
-    was_training = model.training
-    model.eval()
     meter = NLLMeter(dims_per_image=math.prod(model.config.image_shape))
-    for images, labels in batches:
-        images = images.to(runtime.device, non_blocking=True)
-        labels = labels.to(runtime.device, non_blocking=True) if conditional else None
-        meter.update(-model.log_prob(images, labels))
-    model.train(was_training)
+    with evaluation_mode(model):
+        for images, labels in batches:
+            images = images.to(runtime.device, non_blocking=True)
+            labels = labels.to(runtime.device, non_blocking=True) if conditional else None
+            meter.update(-model.log_prob(images, labels))
     return meter.result(runtime)  # every process joins the all-reduce, even with an empty shard

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from pixelrnn.io import atomic_write
 
 
 def image_grid(images: torch.Tensor, num_levels: int, columns: int | None = None, scale: int = 1,
@@ -46,7 +47,7 @@ def save_image_grid(images: torch.Tensor, num_levels: int, path: str | Path, col
     scale = max(1, 64 // height)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: Image.fromarray(image_grid(images, num_levels, columns, scale)).save(tmp, "PNG"))
+    atomic_write(path, lambda tmp: Image.fromarray(image_grid(images, num_levels, columns, scale)).save(tmp, "PNG"))
     return path
 
 
@@ -57,7 +58,7 @@ def save_images_npz(images: torch.Tensor, path: str | Path, labels: torch.Tensor
     arrays = {"images": images.detach().cpu().numpy().astype(np.uint8)}
     if labels is not None:
         arrays["labels"] = labels.detach().cpu().numpy().astype(np.int64)
-    _atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
+    atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
     return path
 
 
@@ -83,16 +84,7 @@ def save_loss_curves(train_points: Sequence[tuple[int, float]], valid_points: Se
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
     plt.close(figure)
     return path
 
-
-def _atomic_write(path: Path, write, suffix: str = "") -> None:
-    """Call ``write(tmp_path)`` and rename the result onto ``path``, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

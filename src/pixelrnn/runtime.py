@@ -6,10 +6,12 @@ path serves one CPU, one GPU and many processes: ``torchrun --nproc_per_node N -
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,3 +129,13 @@ def all_reduce_sum(values: torch.Tensor, runtime: Runtime) -> torch.Tensor:
     dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
     return reduced.to(values.device)
 
+
+@contextlib.contextmanager
+def evaluation_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``module`` in evaluation mode (no dropout) inside the block, its own mode restored after, even on error."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)

@@ -7,6 +7,7 @@ import json
 
 from pixelrnn.cli.common import image_shape, positive_int
 from pixelrnn.config import PRECISIONS
+from pixelrnn.errors import describe_shape
 from pixelrnn.models import MODELS, PRESETS
 
 HELP = "images/second of training steps and evaluation, random images"
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         result = benchmark(model, args.image_shape, args.levels, args.batch_size, args.repeats, args.warmup,
                            args.device, precision=args.precision, compile=args.compile, sample=args.sample,
                            channels_last=args.channels_last)
-        shape = "×".join(str(size) for size in result.image_shape)
+        shape = describe_shape(result.image_shape)
         print(f"| {model} | {shape}, {result.num_levels} levels | {result.batch_size} | {result.parameters:,} | "
               f"{result.train_images_per_second:.3g} | {result.eval_images_per_second:.3g} | "
               f"{'—' if result.sample_seconds is None else f'{result.sample_seconds:.3g}'} | "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from pixelrnn.config import (
@@ -21,6 +22,7 @@ from pixelrnn.config import (
     DataConfig,
 )
 from pixelrnn.data import SPLITS
+from pixelrnn.errors import PixelRNNError
 from pixelrnn.models import MODELS, PRESETS
 
 
@@ -172,3 +174,11 @@ def record_result(checkpoint: str, kind: str, measurement: dict[str, Any]) -> No
     path = record_evaluation(checkpoint, kind, measurement)
     if path is not None:
         print(f"recorded in {path}", file=sys.stderr)
+
+
+def png_path(text: str) -> Path:
+    """The ``--out`` path of a PNG picture; PixelRNNError unless it ends in ``.png``."""
+    out = Path(text)
+    if out.suffix.lower() != ".png":
+        raise PixelRNNError(f"--out must name a .png file, got {out}")
+    return out

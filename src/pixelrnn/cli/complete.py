@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from pixelrnn.cli.common import positive_int
-from pixelrnn.errors import PixelRNNError
+from pixelrnn.cli.common import png_path, positive_int
 from pixelrnn.sampling import SAMPLERS
 
 HELP = "keep the top of an image, sample the rest (a grid PNG)"
@@ -34,9 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from pixelrnn.complete import complete, dataset_test_image, image_from_png, known_prefix
     from pixelrnn.plots import save_image_grid, save_images_npz
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise PixelRNNError(f"--out must name a .png file, got {out}")
+    out = png_path(args.out)
     checkpoint = load_checkpoint(args.checkpoint)
     config = checkpoint["model_config"]
     shape = (config["image_channels"], config["image_height"], config["image_width"])

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-from pixelrnn.cli.common import positive_int
+from pixelrnn.cli.common import png_path, positive_int
 from pixelrnn.errors import PixelRNNError
 from pixelrnn.sampling import SAMPLERS
 
@@ -34,9 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from pixelrnn.plots import save_image_grid, save_images_npz
     from pixelrnn.sample import sample
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise PixelRNNError(f"--out must name a .png file, got {out}")
+    out = png_path(args.out)
     from pixelrnn.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(args.checkpoint)  # read once, for the labels and for the model

@@ -19,7 +19,7 @@ from pixelrnn.config import DataConfig, ModelConfig
 from pixelrnn.data import download, formats
 from pixelrnn.data.batching import ImageSplit, mix_seed
 from pixelrnn.data.formats import Arrays
-from pixelrnn.errors import DataError
+from pixelrnn.errors import DataError, describe_shape
 
 __all__ = ["SPLITS", "ImageDataset", "check_data_fits_model", "load_dataset"]
 
@@ -233,13 +233,10 @@ def check_data_fits_model(dataset: ImageDataset, config: ModelConfig) -> None:
     """Raise DataError when the data set's image shape, levels or classes differ from the model's."""
     if tuple(dataset.image_shape) != config.image_shape or dataset.num_levels != config.num_levels:
         raise DataError(
-            f"the model expects {_describe(config.image_shape)} images with {config.num_levels} levels; data set "
-            f"'{dataset.name}' has {_describe(dataset.image_shape)} images with {dataset.num_levels} levels"
+            f"the model expects {describe_shape(config.image_shape)} images with {config.num_levels} levels; data set "
+            f"'{dataset.name}' has {describe_shape(dataset.image_shape)} images with {dataset.num_levels} levels"
         )
     if config.num_classes and dataset.num_classes != config.num_classes:
         raise DataError(f"the model is conditioned on {config.num_classes} classes; data set '{dataset.name}' "
                         f"has {dataset.num_classes}")
 
-
-def _describe(shape: tuple[int, ...]) -> str:
-    return "×".join(str(size) for size in shape)

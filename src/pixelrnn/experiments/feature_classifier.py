@@ -26,7 +26,7 @@ from torch import nn
 
 from pixelrnn.checkpoint import save_checkpoint
 from pixelrnn.data import ImageDataset, ImageSplit
-from pixelrnn.errors import CheckpointError, DataError
+from pixelrnn.errors import CheckpointError, DataError, describe_shape
 
 logger = logging.getLogger(__name__)
 
@@ -222,9 +222,9 @@ def classifier_for(dataset: ImageDataset, path: str | Path, device: torch.device
         if config.image_shape == dataset.image_shape and config.num_levels == dataset.num_levels:
             return TrainedClassifier(network, data_name, test_accuracy, path, trained_now=False)
         if not retrain_if_unfit:
-            raise DataError(f"the feature classifier {path} was trained on {_describe(config.image_shape)} images "
+            raise DataError(f"the feature classifier {path} was trained on {describe_shape(config.image_shape)} images "
                             f"with {config.num_levels} levels; data set '{dataset.name}' has "
-                            f"{_describe(dataset.image_shape)} images with {dataset.num_levels} levels")
+                            f"{describe_shape(dataset.image_shape)} images with {dataset.num_levels} levels")
     started = time.perf_counter()
     network, test_accuracy = train_classifier(dataset, device)
     save_classifier(network, dataset.name, test_accuracy, path)
@@ -232,6 +232,3 @@ def classifier_for(dataset: ImageDataset, path: str | Path, device: torch.device
                 dataset.name, network.config.task, time.perf_counter() - started, test_accuracy, path)
     return TrainedClassifier(network, dataset.name, test_accuracy, path, trained_now=True)
 
-
-def _describe(shape: tuple[int, ...]) -> str:
-    return "×".join(str(size) for size in shape)

@@ -29,7 +29,7 @@ from pixelrnn.evaluate import check_split_and_batch_size, stored_data_config
 from pixelrnn.experiments.feature_classifier import TrainedClassifier, classifier_for, to_unit_range
 from pixelrnn.experiments.inception import load_fid_inception
 from pixelrnn.run_folder import checkpoint_folder
-from pixelrnn.runtime import resolve_device
+from pixelrnn.runtime import evaluation_mode, resolve_device
 from pixelrnn.sampling import draw
 
 FEATURE_NETWORKS = ("inception", "classifier")
@@ -83,17 +83,13 @@ def frechet_distance(real_images: torch.Tensor, fake_images: torch.Tensor, featu
     FrechetInceptionDistance = _import_fid_metric()  # noqa: N806 -- a class, imported late
     parameter = next(feature_module.parameters(), None)
     device = parameter.device if parameter is not None else real_images.device
-    was_training = feature_module.training
-    feature_module.eval()
-    try:
+    with evaluation_mode(feature_module):
         metric = FrechetInceptionDistance(feature=feature_module, normalize=True,
                                           input_img_size=tuple(real_images.shape[1:])).to(device)
         for real, images in ((True, real_images), (False, fake_images)):
             for start in range(0, len(images), batch_size):
                 metric.update(images[start:start + batch_size].to(device, torch.float32), real=real)
         return float(metric.compute())
-    finally:
-        feature_module.train(was_training)
 
 
 def _import_fid_metric() -> type:

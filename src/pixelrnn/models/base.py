@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from pixelrnn.config import ModelConfig
-from pixelrnn.errors import ConfigError, DataError
+from pixelrnn.errors import ConfigError, DataError, describe_shape
 from pixelrnn.heads import OutputHead, make_head
 from pixelrnn.nn.conditioning import ClassConditioning
+from pixelrnn.nn.masked_conv import MaskedConv2d
 
 
 def check_colour_groups(config: ModelConfig, model_name: str) -> None:
@@ -36,8 +37,17 @@ def class_conditioning(config: ModelConfig, layer_channels: list[int]) -> ClassC
     return ClassConditioning(config.num_classes, layer_channels, config.conditioning, 2 * config.hidden_channels)
 
 
-def _describe(shape: tuple[int, ...]) -> str:
-    return "×".join(str(size) for size in shape)
+
+def output_layers(in_channels: int, config: ModelConfig, num_params: int) -> nn.Sequential:
+    """The paper's output stack (Table 1): ReLU → 1×1 mask B → ReLU → 1×1 mask B, ``in_channels`` →
+    ``config.output_channels`` → ``num_params`` maps, in the image's colour groups."""
+    colors = config.image_channels
+    return nn.Sequential(
+        nn.ReLU(),
+        MaskedConv2d(in_channels, config.output_channels, 1, "B", colors),
+        nn.ReLU(),
+        MaskedConv2d(config.output_channels, num_params, 1, "B", colors),
+    )
 
 
 class AutoregressiveImageModel(nn.Module, abc.ABC):
@@ -125,8 +135,8 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
     def _check_inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         expected = self.config.image_shape
         if x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            got = _describe(tuple(x.shape[1:])) if x.dim() == 4 else f"a {x.dim()}-d tensor {tuple(x.shape)}"
-            raise DataError(f"model expects images of shape {_describe(expected)}, got {got}")
+            got = describe_shape(tuple(x.shape[1:])) if x.dim() == 4 else f"a {x.dim()}-d tensor {tuple(x.shape)}"
+            raise DataError(f"model expects images of shape {describe_shape(expected)}, got {got}")
         num_classes = self.config.num_classes
         if num_classes > 0 and y is None:
             raise ConfigError(f"the model is conditioned on {num_classes} classes: pass the labels y")

@@ -38,13 +38,9 @@ from torch import nn
 
 from pixelrnn.config import ModelConfig
 from pixelrnn.errors import ConfigError
-from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning
+from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning, output_layers
 from pixelrnn.nn.masked_conv import MaskedConv2d, causal_mask
-
-
-def down_shift(features: torch.Tensor) -> torch.Tensor:
-    """Move every row one down (row 0 becomes zeros): (B, C, H, W) → (B, C, H, W)."""
-    return F.pad(features, (0, 0, 1, 0))[:, :, :-1, :]  # (B, C, H + 1, W) → (B, C, H, W)
+from pixelrnn.nn.shifted_conv import down_shift
 
 
 def gate(pre_activations: torch.Tensor) -> torch.Tensor:
@@ -160,12 +156,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
             for index in range(config.num_layers)
         ])
         self.conditioning = class_conditioning(config, [2 * p] * (2 * config.num_layers))  # vertical, horizontal
-        self.output = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(p, config.output_channels, 1, "B", colors),
-            nn.ReLU(),
-            MaskedConv2d(config.output_channels, self.head.num_params(colors), 1, "B", colors),
-        )
+        self.output = output_layers(p, config, self.head.num_params(colors))
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Gated stacks: float (B, C, H, W) → (B, C·P, H, W) distribution parameters."""

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from pixelrnn.config import ModelConfig
-from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning
+from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning, output_layers
 from pixelrnn.nn.masked_conv import MaskedConv2d
 
 
@@ -94,12 +94,7 @@ class PixelCNN(AutoregressiveImageModel):
                                      for _ in range(config.num_layers)])
         self.skips = (nn.ModuleList([MaskedConv2d(2 * h, 2 * h, 1, "B", colors) for _ in range(config.num_layers)])
                       if config.skip_connections else None)
-        self.output = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(2 * h, config.output_channels, 1, "B", colors),
-            nn.ReLU(),
-            MaskedConv2d(config.output_channels, self.head.num_params(colors), 1, "B", colors),
-        )
+        self.output = output_layers(2 * h, config, self.head.num_params(colors))
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Masked network: float (B, C, H, W) → (B, C·P, H, W) distribution parameters."""

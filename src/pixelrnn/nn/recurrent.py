@@ -28,6 +28,7 @@ from torch import nn
 from pixelrnn.config import CELLS, RECURRENT_LAYERS
 from pixelrnn.errors import ConfigError
 from pixelrnn.nn.masked_conv import MaskedConv2d, causal_mask
+from pixelrnn.nn.shifted_conv import down_shift
 
 _NUM_GATES = {"lstm": 4, "gru": 3}
 
@@ -247,7 +248,7 @@ class DiagonalBiLSTM(nn.Module):
         out = out.permute(1, 2, 4, 3, 0)  # (2, B, h, H, L)
         left_to_right, right_to_left = unskew(out[0]), unskew(out[1]).flip(-1)  # 2 × (B, h, H, W)
         if self.shift_right_to_left:
-            right_to_left = F.pad(right_to_left, (0, 0, 1, 0))[:, :, :height]  # (B, h, H, W), row r ← r − 1
+            right_to_left = down_shift(right_to_left)  # (B, h, H, W), row r ← r − 1
         return left_to_right + right_to_left
 
     def _initial_maps(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -17,6 +17,7 @@ from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
 from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
 from pixelrnn.models.pixelrnn import PixelRNN
+from pixelrnn.runtime import evaluation_mode
 from pixelrnn.sampling.plain import samples_whole_pixels
 from pixelrnn.sampling.steppers.common import Stepper
 from pixelrnn.sampling.steppers.convolutional import GatedPixelCNNStepper, PixelCNNStepper
@@ -50,15 +51,11 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
         known = torch.full((num_images, *model.config.image_shape), -1, dtype=torch.long)
     known = known.to(device)
     labels = labels.to(device) if labels is not None else None
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluation_mode(model):
         if isinstance(model, MultiScalePixelRNN):
             return _multiscale(model, known, labels, temperature, generator, progress)
         stepper = STEPPERS[type(model)](model, len(known), labels)
         return run_stepper(stepper, model, known, temperature, generator, progress)
-    finally:
-        model.train(was_training)
 
 
 def _multiscale(model: MultiScalePixelRNN, known: torch.Tensor, labels: torch.Tensor | None, temperature: float,

@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pixelrnn.errors import ConfigError
+from pixelrnn.runtime import evaluation_mode
 
 
 @torch.no_grad()
@@ -49,14 +50,12 @@ def sample_images(
     images = known.clamp(min=0)  # (B, C, H, W); unknown sub-pixels start at 0 and are overwritten in order
     labels = labels.to(device) if labels is not None else None
     joint = samples_whole_pixels(model, known)
-    was_training = model.training
-    model.eval()
-    for row, col in tqdm(model.pixel_order(), desc="sampling pixels", disable=not progress, leave=False):
-        for channel in [None] if joint else range(channels):
-            to_sample = known[:, 0 if joint else channel, row, col] < 0  # (B,)
-            if bool(to_sample.any()):
-                _draw(model, images, labels, (row, col, channel), to_sample, temperature, generator)
-    model.train(was_training)
+    with evaluation_mode(model):
+        for row, col in tqdm(model.pixel_order(), desc="sampling pixels", disable=not progress, leave=False):
+            for channel in [None] if joint else range(channels):
+                to_sample = known[:, 0 if joint else channel, row, col] < 0  # (B,)
+                if bool(to_sample.any()):
+                    _draw(model, images, labels, (row, col, channel), to_sample, temperature, generator)
     return images
 
 
