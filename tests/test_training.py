@@ -17,7 +17,8 @@ import torch
 from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.data import load_dataset
-from pixelrnn.errors import CheckpointError
+from pixelrnn.errors import CheckpointError, ConfigError
+from pixelrnn.optim import build_optimizer
 from pixelrnn.training import train
 
 DATA = DataConfig(name="digits", max_train_images=80, max_test_images=40, hflip=True)
@@ -124,6 +125,20 @@ def test_optimizers_and_schedules_train(tmp_path, optimizer, schedule):
     assert result.steps == 10 and result.test.bits_per_dim < first_batch["bits_per_dim"]
     lr = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"]
     assert (lr < 1e-3) if schedule == "cosine" else lr == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_betas_reach_the_optimizer(optimizer):
+    parameters = list(torch.nn.Linear(2, 2).parameters())
+    reference = build_optimizer(parameters, TrainConfig(optimizer=optimizer, adam_beta1=0.95, adam_beta2=0.9995))
+    assert reference.param_groups[0]["betas"] == (0.95, 0.9995)  # openai/pixel-cnn train.py
+    assert build_optimizer(parameters, TrainConfig(optimizer=optimizer)).param_groups[0]["betas"] == (0.9, 0.999)
+
+
+@pytest.mark.parametrize("field,value", [("adam_beta1", 0.0), ("adam_beta1", 1.0), ("adam_beta2", 1.5)])
+def test_adam_betas_outside_the_open_unit_interval_are_rejected(field, value):
+    with pytest.raises(ConfigError, match=f"{field} must be in \\(0, 1\\), got {value}"):
+        TrainConfig(**{field: value}).validate()
 
 
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):

@@ -167,6 +167,8 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--schedule", choices=SCHEDULES)
     for name in ("lr", "weight_decay", "lr_decay", "grad_clip"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=_non_negative_float)
+    opt.add_argument("--adam-beta1", type=float, help="Adam/AdamW β₁ in (0, 1) (default: the preset's, else 0.9)")
+    opt.add_argument("--adam-beta2", type=float, help="Adam/AdamW β₂ in (0, 1) (default: the preset's, else 0.999)")
     opt.add_argument("--ema-decay", type=float,
                      help="evaluate and sample a moving average of the weights with this decay (0: off)")
     opt.add_argument("--precision", choices=PRECISIONS,

@@ -25,6 +25,7 @@ MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "ke
                "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
                "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
+                "adam_beta1", "adam_beta2",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
                 "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
 

@@ -153,6 +153,8 @@ class TrainConfig:
         eval_batch_size: images per forward pass during evaluation.
         optimizer: one of ``OPTIMIZERS``.
         lr, weight_decay: optimizer settings.
+        adam_beta1, adam_beta2: Adam's and AdamW's moment decay rates β₁, β₂ (torch's 0.9 and 0.999 by default;
+            the PixelCNN++ reference, openai/pixel-cnn ``train.py``, uses 0.95 and 0.9995); RMSProp ignores them.
         schedule: one of ``SCHEDULES``: ``exponential`` multiplies the rate by ``lr_decay`` every step,
             ``cosine`` anneals to 0 over the run, ``plateau`` multiplies it by ``plateau_factor`` when the
             validation bits/dim has not improved for ``plateau_patience`` epochs.
@@ -183,6 +185,8 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
     schedule: str = "constant"
     lr_decay: float = 0.9999
     plateau_factor: float = 0.5
@@ -212,6 +216,9 @@ class TrainConfig:
             raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        for field_name in ("adam_beta1", "adam_beta2"):
+            if not 0.0 < getattr(self, field_name) < 1.0:
+                raise ConfigError(f"{field_name} must be in (0, 1), got {getattr(self, field_name)}")
         if not 0 < self.lr_decay <= 1 or not 0 < self.plateau_factor < 1:
             raise ConfigError("lr_decay must be in (0, 1] and plateau_factor in (0, 1)")
         if self.weight_decay < 0 or self.grad_clip < 0 or self.sample_every < 0 or self.plateau_patience < 0:
