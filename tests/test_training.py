@@ -79,6 +79,7 @@ def test_run_folder_holds_metrics_curves_samples_and_best_checkpoint(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     kinds = [line["kind"] for line in lines]
     assert kinds.count("valid") == 2 and kinds[-1] == "test" and "train" in kinds
+    assert all(line["split"] == "valid" for line in lines if line["kind"] == "valid")
     test_line = lines[-1]
     assert test_line["num_images"] == 40
     assert test_line["bits_per_dim"] == pytest.approx(result.test.bits_per_dim)

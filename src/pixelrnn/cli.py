@@ -129,7 +129,8 @@ def _add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> Non
                        help="folder of the official files, image folder, or .npz file")
     group.add_argument("--binarize", choices=("fixed", "dynamic"), default="fixed",
                        help="binarized_mnist: the standard fixed .amat split, or dynamic from MNIST")
-    group.add_argument("--valid-fraction", type=float, default=0.1, help="share of train held out (default 0.1)")
+    group.add_argument("--valid-fraction", type=float, default=0.1,
+                       help="share of train held out (default 0.1; 0: train on all of it, validate on test)")
     group.add_argument("--data-seed", type=int, default=0, help="seed of the validation split")
     group.add_argument("--no-download", action="store_true", help="never download missing files")
     group.add_argument("--max-train-images", type=_positive_int, help="use only the first N training images")

@@ -38,7 +38,9 @@ class DataConfig:
         binarize: ``binarized_mnist`` only: ``fixed`` reads the standard Larochelle ``.amat`` split,
             ``dynamic`` samples each pixel as Bernoulli(grey / 255) from MNIST once, with ``seed``.
         valid_fraction: share of the training images held out, deterministically, as the validation split
-            (data sets without an official validation split).
+            (data sets without an official validation split). 0 trains on every training image, as PixelCNN++
+            does; the trainer then validates on the test split (metrics lines say ``"split": "test"``) and keeps
+            the checkpoint of lowest test NLL as ``best.pt``.
         seed: seed of the validation split and of dynamic binarization.
         download: fetch missing MNIST / CIFAR-10 files from their official locations (checksums verified).
         hflip: random horizontal flips of training images.
