@@ -263,3 +263,58 @@ def test_small_preset_trains_with_its_averaged_weights(tmp_path):
     assert checkpoint["ema"] is not None
     loaded = load_model(tmp_path / "last.pt")
     assert all(torch.equal(tensor, checkpoint["ema"][name]) for name, tensor in loaded.state_dict().items())
+
+
+# ------------------------------------------------- weight normalisation and data-dependent init (the reference's)
+def test_weight_norm_keeps_the_function_and_weight_is_the_effective_weight():
+    plain, normalised = _network(3).eval(), _network(3, weight_norm=True).eval()  # same seed, same weights
+    inputs = torch.rand(2, 3, 8, 8) * 2 - 1
+    torch.testing.assert_close(normalised(inputs), plain(inputs))
+    layers = normalised.convolutions()
+    # 3 input convs, 2 per block, 13 nin shortcuts (down ul, up u, up ul blocks), 8 resamplings, the output
+    assert len(layers) == len(plain.convolutions()) == 3 + 2 * 16 + 13 + 8 + 1
+    assert sum(scale == 0.1 for _, scale in layers) == 16  # the second convolution of each of the 16 blocks
+    for layer, _ in layers:
+        gain, direction = layer.parametrizations.weight.original0, layer.parametrizations.weight.original1
+        out_dim = 1 if isinstance(layer, torch.nn.ConvTranspose2d) else 0
+        norm = torch.linalg.vector_norm(direction, dim=[d for d in range(4) if d != out_dim], keepdim=True)
+        torch.testing.assert_close(layer.weight, gain * direction / norm)  # w = g · v / ‖v‖ per output channel
+    extra = sum(p.numel() for p in normalised.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == sum(layer.weight.shape[1 if isinstance(layer, torch.nn.ConvTranspose2d) else 0]
+                        for layer, _ in layers)  # one g per output channel
+
+
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_data_dependent_init_standardises_every_layer_on_the_init_batch(num_classes):
+    """After the init pass, each layer's pre-activations on the init batch have mean 0 and std init_scale."""
+    model = _model(3, 256, size=8, hidden_channels=8, dropout=0.5, num_classes=num_classes, weight_norm=True)
+    images = torch.randint(0, 256, (10, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(10) % num_classes if num_classes else None
+    rng = torch.get_rng_state()
+    model.initialize_from_data(images, labels, seed=4)
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's random stream is untouched
+    layers, outputs = model.unet.convolutions(), {}
+    hooks = [layer.register_forward_hook(lambda module, _, out: outputs.__setitem__(module, out))
+             for layer, _ in layers]
+    torch.manual_seed(4)  # the init pass's dropout masks again
+    with torch.no_grad():
+        model.train()(images, labels)
+    for hook in hooks:
+        hook.remove()
+    for layer, scale in layers:
+        output = outputs[layer]  # (B, out, h, w)
+        torch.testing.assert_close(output.mean(dim=(0, 2, 3)), torch.zeros(output.shape[1], dtype=torch.float64))
+        torch.testing.assert_close(output.std(dim=(0, 2, 3), correction=0),
+                                   torch.full((output.shape[1],), scale, dtype=torch.float64), rtol=1e-5, atol=0)
+    with torch.no_grad():
+        assert torch.isfinite(model.eval().log_prob(images, labels)).all()
+    again = _model(3, 256, size=8, hidden_channels=8, dropout=0.5, num_classes=num_classes, weight_norm=True)
+    again.initialize_from_data(images, labels, seed=4)
+    assert all(torch.equal(tensor, again.state_dict()[name]) for name, tensor in model.state_dict().items())
+
+
+def test_data_dependent_init_needs_weight_norm_which_is_pixelcnn_pp_only():
+    with pytest.raises(ConfigError, match="needs a weight-normalised PixelCNN"):
+        _model(1, 4).initialize_from_data(torch.zeros(2, 1, 4, 4, dtype=torch.long))
+    with pytest.raises(ConfigError, match="PixelCNN\\+\\+ only, not for model 'pixelcnn'"):
+        model_config("pixelcnn", (1, 8, 8), 4, weight_norm=True)

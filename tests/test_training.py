@@ -18,6 +18,7 @@ from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import CheckpointError, ConfigError
+from pixelrnn.models import PixelCNNPlusPlus
 from pixelrnn.optim import build_optimizer
 from pixelrnn.training import train
 
@@ -55,6 +56,32 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, ema_deca
     if ema_decay:
         full_ema, resumed_ema = (load_checkpoint(tmp_path / f"{run}/last.pt")["ema"] for run in ("full", "resumed"))
         assert all(torch.equal(full_ema[name], resumed_ema[name]) for name in full_ema)
+
+
+def test_weight_normalised_run_is_initialised_from_data_once_and_resumes_exactly(tmp_path, monkeypatch):
+    calls = []
+    initialize = PixelCNNPlusPlus.initialize_from_data
+
+    def counted(model, images, labels=None, seed=0):
+        calls.append((len(images), seed))
+        initialize(model, images, labels, seed)
+
+    monkeypatch.setattr(PixelCNNPlusPlus, "initialize_from_data", counted)
+    overrides = {"hidden_channels": 4, "num_layers": 1, "num_mixtures": 2, "dropout": 0.5, "weight_norm": True}
+    config = _config(epochs=2, init_batch_size=24, ema_decay=0.9, optimizer="adam", adam_beta1=0.95,
+                     adam_beta2=0.9995)
+    full = train(tmp_path / "full", data=DATA, model="pixelcnn_pp", model_overrides=overrides, config=config)
+    train(tmp_path / "resumed", data=DATA, model="pixelcnn_pp", model_overrides=overrides,
+          config=dataclasses.replace(config, max_steps=3))
+    resumed = train(tmp_path / "resumed", resume=True, train_overrides={"max_steps": None})
+    assert calls == [(24, 3), (24, 3)]  # each new run, with config.seed; never on resume
+    assert resumed.steps == full.steps == 10
+    checkpoints = [load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "resumed")]
+    for kind in ("model", "ema"):
+        full_weights, resumed_weights = (checkpoint[kind] for checkpoint in checkpoints)
+        assert any(".original0" in name for name in full_weights)  # g and v are stored, not w
+        assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights), kind
+    assert resumed.test.bits_per_dim == pytest.approx(full.test.bits_per_dim, rel=1e-12)
 
 
 def test_moving_average_is_kept_evaluated_and_loaded_by_default(tmp_path):

@@ -160,8 +160,11 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--conditioning", choices=CONDITIONINGS,
                        help="with --conditional: how the label enters each layer (default: the preset's, or embedding)")
     model.add_argument("--dropout", type=float, help="PixelCNN++: dropout inside every block (override the preset)")
+    model.add_argument("--weight-norm", action="store_true", default=None,
+                       help="PixelCNN++: weight normalisation with data-dependent initialisation, as the authors' code")
     opt = parser.add_argument_group("training (defaults: see TrainConfig)")
-    for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every"):
+    for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every",
+                 "init_batch_size"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=_positive_int)
     opt.add_argument("--sample-every", type=int, help="sample grid every N epochs (0: never)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS)

@@ -25,7 +25,7 @@ MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "ke
                "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
                "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
-                "adam_beta1", "adam_beta2",
+                "adam_beta1", "adam_beta2", "init_batch_size",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
                 "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
 
@@ -44,7 +44,8 @@ def _given(args: argparse.Namespace, names) -> dict[str, Any]:
 def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """ModelConfig fields given as architecture flags (``--layers 3`` → ``num_layers``)."""
     overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
-    overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "conditioning", "dropout")))
+    overrides.update(_given(args, ("recurrent_layer", "cell", "skip_connections", "conditioning", "dropout",
+                                   "weight_norm")))
     return overrides
 
 

@@ -93,6 +93,8 @@ class ModelConfig:
         subsample_factor: Multi-Scale PixelRNN only: the small image keeps every f-th row and column (§3.6).
         num_mixtures: PixelCNN++ only: logistic mixture components per pixel.
         dropout: PixelCNN++ only: drop probability inside every gated ResNet block.
+        weight_norm: PixelCNN++ only: weight normalisation of every convolution, with data-dependent
+            initialisation on a new training run, as the authors' code (False: plain weights, as before).
     """
 
     name: str = "pixelcnn"
@@ -113,6 +115,7 @@ class ModelConfig:
     subsample_factor: int = 2
     num_mixtures: int = 10
     dropout: float = 0.0
+    weight_norm: bool = False
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -142,6 +145,8 @@ class ModelConfig:
                               f"{self.dropout}")
         if self.subsample_factor < 2:
             raise ConfigError(f"subsample_factor must be at least 2, got {self.subsample_factor}")
+        if self.weight_norm and self.name != "pixelcnn_pp":
+            raise ConfigError(f"weight_norm is implemented for PixelCNN++ only, not for model '{self.name}'")
 
 
 @dataclass
@@ -167,6 +172,8 @@ class TrainConfig:
         compile: run the training forward pass through ``torch.compile``.
         channels_last: keep the weights (and so the activations of the convolutions) in channels-last memory
             order, which some convolution kernels run faster on (measured per model in docs/benchmarks.md).
+        init_batch_size: training images of the data-dependent initialisation of a weight-normalised model
+            (``ModelConfig.weight_norm``), run once at the start of a new run (100, as the PixelCNN++ reference).
         ema_decay: keep an exponential moving average of the weights with this decay (0: off), used for
             validation, test, sample grids and as the checkpoint's default weights (PixelCNN++ uses 0.9995).
         sample_every: write a sample grid every N epochs (0: never).
@@ -198,6 +205,7 @@ class TrainConfig:
     precision: str = "fp32"
     compile: bool = False
     channels_last: bool = False
+    init_batch_size: int = 100
     ema_decay: float = 0.0
     sample_every: int = 1
     num_samples: int = 16
@@ -211,7 +219,8 @@ class TrainConfig:
     def validate(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
-        for field_name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "num_samples"):
+        for field_name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "num_samples",
+                           "init_batch_size"):
             if getattr(self, field_name) < 1:
                 raise ConfigError(f"{field_name} must be at least 1, got {getattr(self, field_name)}")
         if self.max_steps is not None and self.max_steps < 1:

@@ -3,10 +3,12 @@
 Each epoch trains on the training split, then evaluates the exact validation bits/dim (on the test split when
 the data set has no validation images, ``valid_fraction`` 0: see :attr:`Trainer.valid_split`), appends to
 ``metrics.jsonl``, redraws ``loss_curve.png``, writes a sample grid every ``sample_every`` epochs, and saves
-``last.pt`` (and ``best.pt`` when validation improved). The checkpoint holds the optimizer, scheduler, RNG
-state and the position inside the epoch, so ``resume=True`` continues exactly where a run stopped; Ctrl-C
-saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run config also go
-to TensorBoard and/or wandb (:mod:`pixelrnn.tracking`), closed at the end of ``fit`` however it ends.
+``last.pt`` (and ``best.pt`` when validation improved). A new run of a weight-normalised model starts with its
+data-dependent initialisation (:meth:`Trainer.initialize_from_data`). The checkpoint holds the optimizer,
+scheduler, RNG state and the position inside the epoch, so ``resume=True`` continues exactly where a run
+stopped; Ctrl-C saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run
+config also go to TensorBoard and/or wandb (:mod:`pixelrnn.tracking`), closed at the end of ``fit`` however it
+ends.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pixelrnn.incremental import choose_sampler
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
 from pixelrnn.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.plots import save_image_grid, save_loss_curves
-from pixelrnn.runtime import Runtime, autocast
+from pixelrnn.runtime import Runtime, autocast, broadcast_tensors
 from pixelrnn.tracking import Tracker, close_trackers, make_trackers, metric_scalars, require_packages
 
 logger = logging.getLogger("pixelrnn")
@@ -99,9 +101,12 @@ class Trainer:
         """
         if resume:
             self.restore(load_checkpoint(self.run_dir / "last.pt", map_location=self.runtime.device))
-        elif self.runtime.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.metrics_path.write_text("")
+        else:
+            if self.runtime.is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self.metrics_path.write_text("")
+            if self.model.config.weight_norm:
+                self.initialize_from_data()
         if self.runtime.is_main:
             if self.valid_split == "test":
                 logger.info("no validation images (valid_fraction 0): validating on the test split; best.pt "
@@ -132,6 +137,24 @@ class Trainer:
         self._log({"kind": "test", **_nll_fields(test)})
         self._plot_curves()
         return self._result(test=test)
+
+    def initialize_from_data(self) -> None:
+        """Data-dependent initialisation of a weight-normalised model (``ModelConfig.weight_norm``), new runs only.
+
+        The init batch is the first ``init_batch_size`` images of epoch 0's shuffled training order for one
+        process (seeded with ``config.seed``; the single-process run trains on them first, as the reference's
+        ``train.py`` does with its 100 init images), the same batch on every rank; dropout is seeded with
+        ``config.seed`` too. Rank 0's result is then broadcast, so that every replica starts from the same
+        weights, and the moving average starts from them.
+        """
+        images, labels = next(iterate_batches(self.data.train, self.config.init_batch_size, shuffle=True,
+                                              seed=self.config.seed))
+        device = self.runtime.device
+        self.model.initialize_from_data(images.to(device), labels.to(device) if self.conditional else None,
+                                        seed=self.config.seed)
+        broadcast_tensors(self.model.state_dict().values(), self.runtime)
+        if self.average is not None:
+            self.average.module.load_state_dict(self.model.state_dict())
 
     def _train_epoch(self) -> None:
         epoch, skip = self.progress["epoch"], self.progress["batch_in_epoch"]

@@ -5,8 +5,9 @@ The network gives every pixel the parameters of a K-component mixture over its w
 then B given R and G through linear mean shifts inside the head), computed from the pixels strictly before it;
 so this model's head samples whole pixels, and its causality is checked per pixel. Config fields:
 ``hidden_channels`` = filters F (160 in the paper), ``num_layers`` = ResNet blocks per stage R (5),
-``num_mixtures`` = K (10), ``dropout`` (0.5 on CIFAR-10); Polyak averaging of the weights is the trainer's
-``ema_decay`` (0.9995 in the paper presets).
+``num_mixtures`` = K (10), ``dropout`` (0.5 on CIFAR-10), ``weight_norm`` (weight normalisation of every layer,
+with :meth:`PixelCNNPlusPlus.initialize_from_data`, as the authors' code); Polyak averaging of the weights is the
+trainer's ``ema_decay`` (0.9995 in the paper presets).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 import torch
 
 from pixelrnn.config import ModelConfig
+from pixelrnn.errors import ConfigError
 from pixelrnn.logistic_mixture import DiscretizedLogisticMixture
 from pixelrnn.models.base import AutoregressiveImageModel
 from pixelrnn.nn.pixelcnn_pp import PixelCNNPlusPlusNetwork
+from pixelrnn.nn.weight_norm import initialize_from_data
 
 
 class PixelCNNPlusPlus(AutoregressiveImageModel):
@@ -32,9 +35,39 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         self.head = DiscretizedLogisticMixture(config.num_mixtures, channels, config.num_levels)
         self.unet = PixelCNNPlusPlusNetwork(channels, self.head.params_per_pixel, filters=config.hidden_channels,
                                             blocks_per_stage=config.num_layers, dropout=config.dropout,
-                                            num_classes=config.num_classes, conditioning=config.conditioning)
+                                            num_classes=config.num_classes, conditioning=config.conditioning,
+                                            weight_norm=config.weight_norm)
         self.unet.check_image_size(height, width)
 
     def network(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Float (B, C, H, W) in [−1, 1] → (B, params_per_pixel, H, W); pixel (i, j) sees only earlier pixels."""
         return self.unet(inputs, y)
+
+    def initialize_from_data(self, images: torch.Tensor, labels: torch.Tensor | None = None, seed: int = 0) -> None:
+        """Data-dependent initialisation of the weight-normalised network on one batch (call it before training).
+
+        One forward pass in training mode (dropout on, as the reference's init pass) sets every layer's g and bias
+        so that its pre-activations on this batch have mean 0 and standard deviation ``init_scale`` per channel
+        (:func:`pixelrnn.nn.weight_norm.initialize_from_data`; openai/pixel-cnn ``train.py`` runs it once, on
+        ``init_batch_size`` = 100 training images). Dropout draws from the global generator seeded with ``seed``
+        inside a fork, so the result is reproducible and the caller's random stream is left as it was.
+
+        Args:
+            images: integer (B, C, H, W) images with values in [0, num_levels − 1], on the model's device.
+            labels: int64 (B,) class labels for a class-conditional model, else None.
+            seed: seed of the dropout masks.
+
+        Raises:
+            ConfigError: the model is not weight-normalised (``weight_norm`` is False).
+        """
+        if not self.config.weight_norm:
+            raise ConfigError("data-dependent initialisation needs a weight-normalised PixelCNN++ (weight_norm)")
+        devices = [images.device] if images.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            was_training = self.training
+            self.train()
+            try:
+                initialize_from_data(self.unet.convolutions(), lambda: self(images, labels))
+            finally:
+                self.train(was_training)
