@@ -255,6 +255,7 @@ def test_small_preset_trains_with_its_averaged_weights(tmp_path):
     config = TrainConfig(**{**training_defaults("pixelcnn-pp-small"), "epochs": 3, "batch_size": 16,
                             "sample_every": 0, "log_every": 1, "device": "cpu", "lr": 3e-3})
     assert config.ema_decay == 0.9995 and config.optimizer == "adam"
+    assert (config.adam_beta1, config.adam_beta2) == (0.95, 0.9995)
     train(tmp_path, data=data, model="pixelcnn-pp-small", model_overrides={"hidden_channels": 8}, config=config)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [line["nats_per_image"] for line in lines if line["kind"] == "train"]
@@ -311,6 +312,22 @@ def test_data_dependent_init_standardises_every_layer_on_the_init_batch(num_clas
     again = _model(3, 256, size=8, hidden_channels=8, dropout=0.5, num_classes=num_classes, weight_norm=True)
     again.initialize_from_data(images, labels, seed=4)
     assert all(torch.equal(tensor, again.state_dict()[name]) for name, tensor in model.state_dict().items())
+
+
+def test_paper_preset_trains_as_the_reference_code():
+    """openai/pixel-cnn train.py: weight norm, dropout 0.5, Adam (0.95, 0.9995), lr 1e-3 × 0.999995 per step,
+    Polyak 0.9995, 100 init images."""
+    config = model_config("pixelcnn-pp-cifar10", (3, 32, 32), 256)
+    assert config.weight_norm and config.dropout == 0.5
+    assert not model_config("pixelcnn-pp-small", (3, 32, 32), 256).weight_norm
+    train_config = TrainConfig(**training_defaults("pixelcnn-pp-cifar10"))
+    assert (train_config.optimizer, train_config.adam_beta1, train_config.adam_beta2, train_config.lr,
+            train_config.schedule, train_config.lr_decay, train_config.ema_decay, train_config.init_batch_size) == \
+        ("adam", 0.95, 0.9995, 1e-3, "exponential", 0.999995, 0.9995, 100)
+    with torch.device("meta"):
+        model = build_model(config)
+    gains = 3 * 160 + 64 * (160 + 320) + 49 * 160 + 8 * 160 + 100  # one g per output channel of every layer
+    assert sum(parameter.numel() for parameter in model.unet.parameters()) == PAPER_PARAMETERS + gains
 
 
 def test_data_dependent_init_needs_weight_norm_which_is_pixelcnn_pp_only():

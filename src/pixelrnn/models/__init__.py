@@ -85,7 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # PixelCNN++ (Salimans et al., ICLR 2017): 5 ResNet blocks per stage, 160 filters, 10 logistic mixtures,
     # dropout 0.5 (CIFAR-10). Ours: the small one.
     "pixelcnn-pp-cifar10": {"name": "pixelcnn_pp", "hidden_channels": 160, "num_layers": 5, "num_mixtures": 10,
-                            "dropout": 0.5},
+                            "dropout": 0.5, "weight_norm": True},
     "pixelcnn-pp-small": {"name": "pixelcnn_pp", "hidden_channels": 40, "num_layers": 1, "num_mixtures": 5,
                           "dropout": 0.0},
 }
@@ -97,8 +97,8 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
     name: PAPER_RMSPROP for name, fields in PRESETS.items() if fields["name"] in ("pixelrnn", "multiscale_pixelrnn")
 }
 # PixelCNN++: Adam, lr 10⁻³ decayed by 0.999995 per step, Polyak averaging 0.9995 (the authors' code defaults).
-PRESET_TRAINING.update({name: {"optimizer": "adam", "lr": 1e-3, "schedule": "exponential", "lr_decay": 0.999995,
-                               "ema_decay": 0.9995}
+PRESET_TRAINING.update({name: {"optimizer": "adam", "lr": 1e-3, "adam_beta1": 0.95, "adam_beta2": 0.9995,
+                               "schedule": "exponential", "lr_decay": 0.999995, "ema_decay": 0.9995}
                         for name, fields in PRESETS.items() if fields["name"] == "pixelcnn_pp"})
 
 
