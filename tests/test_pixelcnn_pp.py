@@ -295,6 +295,8 @@ def test_data_dependent_init_standardises_every_layer_on_the_init_batch(num_clas
     model.initialize_from_data(images, labels, seed=4)
     assert torch.equal(torch.get_rng_state(), rng)  # the caller's random stream is untouched
     layers, outputs = model.unet.convolutions(), {}
+    directions = torch.cat([layer.parametrizations.weight.original1.flatten() for layer, _ in layers])
+    assert directions.std().item() == pytest.approx(0.05, rel=0.05)  # v drawn from N(0, 0.05²), as the reference
     hooks = [layer.register_forward_hook(lambda module, _, out: outputs.__setitem__(module, out))
              for layer, _ in layers]
     torch.manual_seed(4)  # the init pass's dropout masks again

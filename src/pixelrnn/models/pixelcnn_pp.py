@@ -46,16 +46,18 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
     def initialize_from_data(self, images: torch.Tensor, labels: torch.Tensor | None = None, seed: int = 0) -> None:
         """Data-dependent initialisation of the weight-normalised network on one batch (call it before training).
 
-        One forward pass in training mode (dropout on, as the reference's init pass) sets every layer's g and bias
-        so that its pre-activations on this batch have mean 0 and standard deviation ``init_scale`` per channel
-        (:func:`pixelrnn.nn.weight_norm.initialize_from_data`; openai/pixel-cnn ``train.py`` runs it once, on
-        ``init_batch_size`` = 100 training images). Dropout draws from the global generator seeded with ``seed``
-        inside a fork, so the result is reproducible and the caller's random stream is left as it was.
+        Every layer's direction v is drawn anew from N(0, 0.05²); then one forward pass in training mode (dropout
+        on, as in the reference's init pass) sets every layer's g and bias so that its pre-activations on this
+        batch have mean 0 and standard deviation ``init_scale`` per channel: see
+        :func:`pixelrnn.nn.weight_norm.initialize_from_data` (openai/pixel-cnn ``train.py`` runs it once, on
+        ``init_batch_size`` = 100 training images). v comes from a generator seeded with ``seed``, dropout from
+        the global generator seeded with ``seed`` inside a fork: the result is reproducible and the caller's
+        random stream is left as it was.
 
         Args:
             images: integer (B, C, H, W) images with values in [0, num_levels − 1], on the model's device.
             labels: int64 (B,) class labels for a class-conditional model, else None.
-            seed: seed of the dropout masks.
+            seed: seed of the directions v and of the dropout masks.
 
         Raises:
             ConfigError: the model is not weight-normalised (``weight_norm`` is False).
@@ -63,11 +65,12 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         if not self.config.weight_norm:
             raise ConfigError("data-dependent initialisation needs a weight-normalised PixelCNN++ (weight_norm)")
         devices = [images.device] if images.device.type == "cuda" else []
+        directions = torch.Generator(device=images.device).manual_seed(seed)
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             was_training = self.training
             self.train()
             try:
-                initialize_from_data(self.unet.convolutions(), lambda: self(images, labels))
+                initialize_from_data(self.unet.convolutions(), lambda: self(images, labels), directions)
             finally:
                 self.train(was_training)

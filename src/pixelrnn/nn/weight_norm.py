@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.utils import parametrizations, parametrize
 
 EPSILON = 1e-8  # added to the variance, as the reference's conv2d / deconv2d (its dense layer adds 1e-10)
+DIRECTION_STD = 0.05  # the reference draws v from N(0, 0.05²) in its init pass
 
 
 def weight_normalise(layer: nn.Conv2d | nn.ConvTranspose2d) -> None:
@@ -38,19 +39,23 @@ def is_weight_normalised(layer: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def initialize_from_data(layers: Sequence[tuple[nn.Module, float]], forward: Callable[[], object]) -> None:
+def initialize_from_data(layers: Sequence[tuple[nn.Module, float]], forward: Callable[[], object],
+                         generator: torch.Generator | None = None) -> None:
     """Data-dependent initialisation of weight-normalised layers, all in one forward pass over an init batch.
 
-    Before the pass every layer gets g = 1 and bias 0, so it computes t = conv(x, v / ‖v‖). As soon as a layer has
-    run, a forward hook takes the mean μ and standard deviation σ of t per output channel over the batch and all
-    positions (B, H, W), sets g = s / σ and b = −μ · s / σ (s: the layer's init scale), and hands on the output
-    that these weights give, (t − μ) · s / σ. Each later layer is so initialised on the activations it will
-    really receive, as in the reference's init pass: on the init batch, every layer's pre-activations have mean
-    0 and standard deviation s per channel.
+    Before the pass every layer gets v drawn anew from N(0, 0.05²) (from ``generator``), g = 1 and bias 0, so it
+    computes t = conv(x, v / ‖v‖). The reference draws v so, and the scale matters to training: Adam moves each
+    entry of v by about the learning rate whatever ‖v‖ is, so ‖v‖ sets how fast the direction turns. As soon as
+    a layer has run, a forward hook takes the mean μ and standard deviation σ of t per output channel over the
+    batch and all positions (B, H, W), sets g = s / σ and b = −μ · s / σ (s: the layer's init scale), and hands
+    on the output that these weights give, (t − μ) · s / σ. Each later layer is so initialised on the
+    activations it will really receive, as in the reference's init pass: on the init batch, every layer's
+    pre-activations have mean 0 and standard deviation s per channel.
 
     Args:
         layers: (weight-normalised layer with a bias, init scale s) pairs.
         forward: runs the network once on the init batch (its result is ignored).
+        generator: the source of v, on the layers' device (None: the global generator).
 
     Raises:
         RuntimeError: a layer that is not weight-normalised or that the pass did not run (bugs, not user input).
@@ -59,6 +64,7 @@ def initialize_from_data(layers: Sequence[tuple[nn.Module, float]], forward: Cal
     for layer, scale in layers:
         if not is_weight_normalised(layer) or layer.bias is None:
             raise RuntimeError(f"{type(layer).__name__} is not a weight-normalised layer with a bias")
+        layer.parametrizations.weight.original1.normal_(0.0, DIRECTION_STD, generator=generator)
         layer.parametrizations.weight.original0.fill_(1.0)  # g = 1: the weight is v / ‖v‖
         layer.bias.zero_()
         hooks.append(layer.register_forward_hook(_standardising_hook(scale, pending)))
