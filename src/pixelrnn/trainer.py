@@ -141,10 +141,10 @@ class Trainer:
     def initialize_from_data(self) -> None:
         """Data-dependent initialisation of a weight-normalised model (``ModelConfig.weight_norm``), new runs only.
 
-        The init batch is the first ``init_batch_size`` images of epoch 0's shuffled training order for one
-        process (seeded with ``config.seed``; the single-process run trains on them first, as the reference's
-        ``train.py`` does with its 100 init images), the same batch on every rank; dropout is seeded with
-        ``config.seed`` too. Rank 0's result is then broadcast, so that every replica starts from the same
+        The init batch is the first ``init_batch_size`` images (the reference's ``train.py`` uses 100) of epoch 0's
+        shuffled training order for one process, seeded with ``config.seed`` (a single-process run also trains on
+        them first): the same batch on every rank. The directions v and dropout are seeded with ``config.seed``
+        too. Rank 0's result is then broadcast, so that every replica starts from the same
         weights, and the moving average starts from them.
         """
         images, labels = next(iterate_batches(self.data.train, self.config.init_batch_size, shuffle=True,
