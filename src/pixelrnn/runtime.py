@@ -10,6 +10,7 @@ import logging
 import os
 import random
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,3 +128,16 @@ def all_reduce_sum(values: torch.Tensor, runtime: Runtime) -> torch.Tensor:
     dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
     return reduced.to(values.device)
 
+
+
+def broadcast_tensors(tensors: Iterable[torch.Tensor], runtime: Runtime) -> None:
+    """Overwrite every tensor, in place, with rank 0's (no-op in one process). Tensors live on the device.
+
+    A tensor in another memory layout (channels-last weights) travels as a contiguous copy.
+    """
+    if runtime.distributed:
+        for tensor in tensors:
+            sent = tensor.contiguous()  # the tensor itself when it already is
+            dist.broadcast(sent, src=0)
+            if sent is not tensor:
+                tensor.copy_(sent)

@@ -9,6 +9,7 @@ exactly the plain sampler's order with the same calls, so that the same random n
 from __future__ import annotations
 
 import torch
+from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from pixelrnn.errors import ConfigError
@@ -53,10 +54,11 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
     was_training = model.training
     model.eval()
     try:
-        if isinstance(model, MultiScalePixelRNN):
-            return _multiscale(model, known, labels, temperature, generator, progress)
-        stepper = STEPPERS[type(model)](model, len(known), labels)
-        return run_stepper(stepper, model, known, temperature, generator, progress)
+        with parametrize.cached():  # weight-normalised layers compute their weight once, not at every pixel
+            if isinstance(model, MultiScalePixelRNN):
+                return _multiscale(model, known, labels, temperature, generator, progress)
+            stepper = STEPPERS[type(model)](model, len(known), labels)
+            return run_stepper(stepper, model, known, temperature, generator, progress)
     finally:
         model.train(was_training)
 
