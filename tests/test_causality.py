@@ -40,6 +40,16 @@ def test_class_conditional_model_is_causal(name):
     assert_causal(conditional, labels=torch.tensor([2]))
 
 
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_weight_normalised_pixelcnn_pp_is_causal(num_classes):
+    """Weight normalisation, after the data-dependent initialisation has given every layer its own scale."""
+    model = _model("pixelcnn_pp", 3, num_classes=num_classes, weight_norm=True)
+    labels = torch.arange(6) % num_classes if num_classes else None
+    model.initialize_from_data(torch.randint(0, 4, (6, 3, 8, 8)), labels, seed=1)
+    depends = assert_causal(model, labels=torch.tensor([2]) if num_classes else None)
+    assert depends.any()
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_first_layer_with_mask_b_is_caught(channels):
     model = _model("pixelcnn", channels)

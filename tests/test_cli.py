@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from pixelrnn.checkpoint import load_checkpoint
 from pixelrnn.cli import main
 
 TINY_TRAIN = ["--model", "pixelcnn", "--hidden-channels", "4", "--layers", "1", "--output-channels", "8",
@@ -47,6 +48,25 @@ def test_train_eval_sample_end_to_end(trained_run, tmp_path, capsys):
     assert main(["sample", str(trained_run), "-n", "6", "--seed", "8", "--out", str(tmp_path / "c.png")]) == 0
     assert not np.array_equal(a, np.load(tmp_path / "c.npz")["images"])
     assert Image.open(first).size[0] > 8
+
+
+def test_valid_fraction_zero_trains_on_all_images_and_validates_on_the_test_split(tmp_path, capsys, caplog):
+    """As the PixelCNN++ reference trains: every training image, the reference's Adam betas, best.pt by test NLL."""
+    run_dir = tmp_path / "run"
+    flags = [*TINY_TRAIN, "--sample-every", "0", "--valid-fraction", "0", "--adam-beta1", "0.95",
+             "--adam-beta2", "0.9995"]
+    with caplog.at_level("INFO", logger="pixelrnn"):
+        assert main(["train", "--run-dir", str(run_dir), *flags]) == 0
+    assert "validating on the test split" in caplog.text
+    assert "validated on the test split (no validation images): best.pt" in capsys.readouterr().out
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    valid, test = [line for line in lines if line["kind"] == "valid"], lines[-1]
+    assert len(valid) == 1 and valid[0]["split"] == "test" and valid[0]["num_images"] == test["num_images"] == 32
+    assert valid[0]["bits_per_dim"] == pytest.approx(test["bits_per_dim"])  # the same weights on the same split
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best["progress"]["best_valid_bits_per_dim"] == pytest.approx(test["bits_per_dim"])
+    assert best["data"]["config"]["valid_fraction"] == 0.0
+    assert tuple(best["optimizer"]["param_groups"][0]["betas"]) == (0.95, 0.9995)
 
 
 def test_console_entry_points_run():
@@ -86,6 +106,8 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(trained_run, tmp_path, 
         "invalid choice": ["train", "--data", "imagenet", "--run-dir", str(tmp_path / "r2")],
         "must be at least 1": ["train", "--epochs", "0", "--run-dir", str(tmp_path / "r3")],
         "lr must be positive": ["train", "--lr", "0", "--run-dir", str(tmp_path / "r4")],
+        "adam_beta2 must be in (0, 1)": ["train", "--adam-beta2", "1", "--run-dir", str(tmp_path / "r6")],
+        "PixelCNN++ only": ["train", "--weight-norm", "--run-dir", str(tmp_path / "r7")],
         "size": ["train", "--data", "folder", "--data-path", str(_bad_folder(tmp_path)), "--run-dir",
                  str(tmp_path / "r5")],
         ".png": ["sample", str(trained_run / "last.pt"), "--out", str(tmp_path / "x.jpg")],

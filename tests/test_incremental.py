@@ -79,6 +79,19 @@ def test_pixelcnn_pp_fast_sampler_draws_the_plain_samplers_images(shape, blocks)
     assert len(torch.unique(plain.flatten(1), dim=0)) > 1
 
 
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_pixelcnn_pp_fast_sampler_with_weight_norm(num_classes):
+    """The stepper reads each layer's ``weight``: with weight normalisation, the effective g · v / ‖v‖."""
+    model = _sharp_model("pixelcnn_pp", {**PIXELCNN_PP, "num_layers": 2, "weight_norm": True}, (3, 8, 8),
+                         levels=256, num_classes=num_classes)
+    labels = torch.tensor([0, 1, 2]) if num_classes else None
+    model.initialize_from_data(torch.randint(0, 256, (6, 3, 8, 8)), None if labels is None else labels.repeat(2))
+    for seed in (0, 1):
+        plain, fast = _both(model, 3, seed, labels=labels)
+        assert torch.equal(plain, fast)
+    assert len(torch.unique(plain.flatten(1), dim=0)) > 1
+
+
 @pytest.mark.parametrize("conditioning", ["embedding", "film"])
 def test_pixelcnn_pp_conditional_and_completion(conditioning):
     model = _sharp_model("pixelcnn_pp", PIXELCNN_PP, (3, 8, 8), levels=16, num_classes=3, conditioning=conditioning)

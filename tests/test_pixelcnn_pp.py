@@ -255,6 +255,7 @@ def test_small_preset_trains_with_its_averaged_weights(tmp_path):
     config = TrainConfig(**{**training_defaults("pixelcnn-pp-small"), "epochs": 3, "batch_size": 16,
                             "sample_every": 0, "log_every": 1, "device": "cpu", "lr": 3e-3})
     assert config.ema_decay == 0.9995 and config.optimizer == "adam"
+    assert (config.adam_beta1, config.adam_beta2) == (0.95, 0.9995)
     train(tmp_path, data=data, model="pixelcnn-pp-small", model_overrides={"hidden_channels": 8}, config=config)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [line["nats_per_image"] for line in lines if line["kind"] == "train"]
@@ -263,3 +264,76 @@ def test_small_preset_trains_with_its_averaged_weights(tmp_path):
     assert checkpoint["ema"] is not None
     loaded = load_model(tmp_path / "last.pt")
     assert all(torch.equal(tensor, checkpoint["ema"][name]) for name, tensor in loaded.state_dict().items())
+
+
+# ------------------------------------------------- weight normalisation and data-dependent init (the reference's)
+def test_weight_norm_keeps_the_function_and_weight_is_the_effective_weight():
+    plain, normalised = _network(3).eval(), _network(3, weight_norm=True).eval()  # same seed, same weights
+    inputs = torch.rand(2, 3, 8, 8) * 2 - 1
+    torch.testing.assert_close(normalised(inputs), plain(inputs))
+    layers = normalised.convolutions()
+    # 3 input convs, 2 per block, 13 nin shortcuts (down ul, up u, up ul blocks), 8 resamplings, the output
+    assert len(layers) == len(plain.convolutions()) == 3 + 2 * 16 + 13 + 8 + 1
+    assert sum(scale == 0.1 for _, scale in layers) == 16  # the second convolution of each of the 16 blocks
+    for layer, _ in layers:
+        gain, direction = layer.parametrizations.weight.original0, layer.parametrizations.weight.original1
+        out_dim = 1 if isinstance(layer, torch.nn.ConvTranspose2d) else 0
+        norm = torch.linalg.vector_norm(direction, dim=[d for d in range(4) if d != out_dim], keepdim=True)
+        torch.testing.assert_close(layer.weight, gain * direction / norm)  # w = g · v / ‖v‖ per output channel
+    extra = sum(p.numel() for p in normalised.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == sum(layer.weight.shape[1 if isinstance(layer, torch.nn.ConvTranspose2d) else 0]
+                        for layer, _ in layers)  # one g per output channel
+
+
+@pytest.mark.parametrize("num_classes", [0, 4])
+def test_data_dependent_init_standardises_every_layer_on_the_init_batch(num_classes):
+    """After the init pass, each layer's pre-activations on the init batch have mean 0 and std init_scale."""
+    model = _model(3, 256, size=8, hidden_channels=8, dropout=0.5, num_classes=num_classes, weight_norm=True)
+    images = torch.randint(0, 256, (10, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(10) % num_classes if num_classes else None
+    rng = torch.get_rng_state()
+    model.initialize_from_data(images, labels, seed=4)
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's random stream is untouched
+    layers, outputs = model.unet.convolutions(), {}
+    directions = torch.cat([layer.parametrizations.weight.original1.flatten() for layer, _ in layers])
+    assert directions.std().item() == pytest.approx(0.05, rel=0.05)  # v drawn from N(0, 0.05²), as the reference
+    hooks = [layer.register_forward_hook(lambda module, _, out: outputs.__setitem__(module, out))
+             for layer, _ in layers]
+    torch.manual_seed(4)  # the init pass's dropout masks again
+    with torch.no_grad():
+        model.train()(images, labels)
+    for hook in hooks:
+        hook.remove()
+    for layer, scale in layers:
+        output = outputs[layer]  # (B, out, h, w)
+        torch.testing.assert_close(output.mean(dim=(0, 2, 3)), torch.zeros(output.shape[1], dtype=torch.float64))
+        torch.testing.assert_close(output.std(dim=(0, 2, 3), correction=0),
+                                   torch.full((output.shape[1],), scale, dtype=torch.float64), rtol=1e-5, atol=0)
+    with torch.no_grad():
+        assert torch.isfinite(model.eval().log_prob(images, labels)).all()
+    again = _model(3, 256, size=8, hidden_channels=8, dropout=0.5, num_classes=num_classes, weight_norm=True)
+    again.initialize_from_data(images, labels, seed=4)
+    assert all(torch.equal(tensor, again.state_dict()[name]) for name, tensor in model.state_dict().items())
+
+
+def test_paper_preset_trains_as_the_reference_code():
+    """openai/pixel-cnn train.py: weight norm, dropout 0.5, Adam (0.95, 0.9995), lr 1e-3 × 0.999995 per step,
+    Polyak 0.9995, 100 init images."""
+    config = model_config("pixelcnn-pp-cifar10", (3, 32, 32), 256)
+    assert config.weight_norm and config.dropout == 0.5
+    assert not model_config("pixelcnn-pp-small", (3, 32, 32), 256).weight_norm
+    train_config = TrainConfig(**training_defaults("pixelcnn-pp-cifar10"))
+    assert (train_config.optimizer, train_config.adam_beta1, train_config.adam_beta2, train_config.lr,
+            train_config.schedule, train_config.lr_decay, train_config.ema_decay, train_config.init_batch_size) == \
+        ("adam", 0.95, 0.9995, 1e-3, "exponential", 0.999995, 0.9995, 100)
+    with torch.device("meta"):
+        model = build_model(config)
+    gains = 3 * 160 + 64 * (160 + 320) + 49 * 160 + 8 * 160 + 100  # one g per output channel of every layer
+    assert sum(parameter.numel() for parameter in model.unet.parameters()) == PAPER_PARAMETERS + gains
+
+
+def test_data_dependent_init_needs_weight_norm_which_is_pixelcnn_pp_only():
+    with pytest.raises(ConfigError, match="needs a weight-normalised PixelCNN"):
+        _model(1, 4).initialize_from_data(torch.zeros(2, 1, 4, 4, dtype=torch.long))
+    with pytest.raises(ConfigError, match="PixelCNN\\+\\+ only, not for model 'pixelcnn'"):
+        model_config("pixelcnn", (1, 8, 8), 4, weight_norm=True)

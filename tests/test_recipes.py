@@ -57,6 +57,8 @@ def test_table_rows_change_only_what_the_table_varies():
     reference = recipe_settings(RECIPES["pixelcnn-pp/cifar10"], {}, {}, {})
     assert (reference[0].valid_fraction, reference[0].hflip) == (0.0, False)  # all 50,000 images, no flips
     assert (reference[2].batch_size, reference[2].lr_decay, reference[2].ema_decay) == (96, 0.999995, 0.9995)
+    assert (reference[2].adam_beta1, reference[2].adam_beta2) == (0.95, 0.9995)  # the reference's Adam
+    assert model_config("pixelcnn-pp-cifar10", (3, 32, 32), 256, **reference[1]).weight_norm
 
 
 def test_train_with_a_recipe_records_it_and_the_flags_given_win(tmp_path, capsys):

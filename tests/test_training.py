@@ -17,8 +17,10 @@ import torch
 from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.data import load_dataset
-from pixelrnn.errors import CheckpointError
+from pixelrnn.errors import CheckpointError, ConfigError
+from pixelrnn.models import PixelCNNPlusPlus
 from pixelrnn.train import train
+from pixelrnn.training.optim import build_optimizer
 
 DATA = DataConfig(name="digits", max_train_images=80, max_test_images=40, hflip=True)
 TINY = {"hidden_channels": 4, "num_layers": 1, "output_channels": 8}
@@ -56,6 +58,32 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, ema_deca
         assert all(torch.equal(full_ema[name], resumed_ema[name]) for name in full_ema)
 
 
+def test_weight_normalised_run_is_initialised_from_data_once_and_resumes_exactly(tmp_path, monkeypatch):
+    calls = []
+    initialize = PixelCNNPlusPlus.initialize_from_data
+
+    def counted(model, images, labels=None, seed=0):
+        calls.append((len(images), seed))
+        initialize(model, images, labels, seed)
+
+    monkeypatch.setattr(PixelCNNPlusPlus, "initialize_from_data", counted)
+    overrides = {"hidden_channels": 4, "num_layers": 1, "num_mixtures": 2, "dropout": 0.5, "weight_norm": True}
+    config = _config(epochs=2, init_batch_size=24, ema_decay=0.9, optimizer="adam", adam_beta1=0.95,
+                     adam_beta2=0.9995)
+    full = train(tmp_path / "full", data=DATA, model="pixelcnn_pp", model_overrides=overrides, config=config)
+    train(tmp_path / "resumed", data=DATA, model="pixelcnn_pp", model_overrides=overrides,
+          config=dataclasses.replace(config, max_steps=3))
+    resumed = train(tmp_path / "resumed", resume=True, train_overrides={"max_steps": None})
+    assert calls == [(24, 3), (24, 3)]  # each new run, with config.seed; never on resume
+    assert resumed.steps == full.steps == 10
+    checkpoints = [load_checkpoint(tmp_path / run / "last.pt") for run in ("full", "resumed")]
+    for kind in ("model", "ema"):
+        full_weights, resumed_weights = (checkpoint[kind] for checkpoint in checkpoints)
+        assert any(".original0" in name for name in full_weights)  # g and v are stored, not w
+        assert all(torch.equal(full_weights[name], resumed_weights[name]) for name in full_weights), kind
+    assert resumed.test.bits_per_dim == pytest.approx(full.test.bits_per_dim, rel=1e-12)
+
+
 def test_moving_average_is_kept_evaluated_and_loaded_by_default(tmp_path):
     decay = 0.9
     result = train(tmp_path, data=DATA, model="pixelcnn", model_overrides=TINY,
@@ -78,6 +106,7 @@ def test_run_folder_holds_metrics_curves_samples_and_best_checkpoint(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     kinds = [line["kind"] for line in lines]
     assert kinds.count("valid") == 2 and kinds[-1] == "test" and "train" in kinds
+    assert all(line["split"] == "valid" for line in lines if line["kind"] == "valid")
     test_line = lines[-1]
     assert test_line["num_images"] == 40
     assert test_line["bits_per_dim"] == pytest.approx(result.test.bits_per_dim)
@@ -124,6 +153,20 @@ def test_optimizers_and_schedules_train(tmp_path, optimizer, schedule):
     assert result.steps == 10 and result.test.bits_per_dim < first_batch["bits_per_dim"]
     lr = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"][0]["lr"]
     assert (lr < 1e-3) if schedule == "cosine" else lr == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_adam_betas_reach_the_optimizer(optimizer):
+    parameters = list(torch.nn.Linear(2, 2).parameters())
+    reference = build_optimizer(parameters, TrainConfig(optimizer=optimizer, adam_beta1=0.95, adam_beta2=0.9995))
+    assert reference.param_groups[0]["betas"] == (0.95, 0.9995)  # openai/pixel-cnn train.py
+    assert build_optimizer(parameters, TrainConfig(optimizer=optimizer)).param_groups[0]["betas"] == (0.9, 0.999)
+
+
+@pytest.mark.parametrize("field,value", [("adam_beta1", 0.0), ("adam_beta1", 1.0), ("adam_beta2", 1.5)])
+def test_adam_betas_outside_the_open_unit_interval_are_rejected(field, value):
+    with pytest.raises(ConfigError, match=f"{field} must be in \\(0, 1\\), got {value}"):
+        TrainConfig(**{field: value}).validate()
 
 
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):

@@ -43,7 +43,9 @@ class DataConfig:
             draws the training images once. In both, the test (and held-out validation) images are drawn once,
             with ``seed``.
         valid_fraction: share of the training images held out, deterministically, as the validation split
-            (data sets without an official validation split).
+            (data sets without an official validation split). 0 trains on every training image, as PixelCNN++
+            does; the trainer then validates on the test split (metrics lines say ``"split": "test"``) and keeps
+            the checkpoint of lowest test NLL as ``best.pt``.
         seed: seed of the validation split and of dynamic binarization.
         download: fetch missing MNIST / CIFAR-10 files from their official locations (checksums verified).
         hflip: random horizontal flips of training images.
@@ -103,6 +105,8 @@ class ModelConfig:
         subsample_factor: Multi-Scale PixelRNN only: the small image keeps every f-th row and column (§3.6).
         num_mixtures: PixelCNN++ only: logistic mixture components per pixel.
         dropout: PixelCNN++ only: drop probability inside every gated ResNet block.
+        weight_norm: PixelCNN++ only: weight normalisation of every convolution, with data-dependent
+            initialisation on a new training run, as the authors' code (False: plain weights, as before).
     """
 
     name: str = "pixelcnn"
@@ -125,6 +129,7 @@ class ModelConfig:
     subsample_factor: int = 2
     num_mixtures: int = 10
     dropout: float = 0.0
+    weight_norm: bool = False
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -154,6 +159,8 @@ class ModelConfig:
                               f"{self.dropout}")
         if self.subsample_factor < 2:
             raise ConfigError(f"subsample_factor must be at least 2, got {self.subsample_factor}")
+        if self.weight_norm and self.name != "pixelcnn_pp":
+            raise ConfigError(f"weight_norm is implemented for PixelCNN++ only, not for model '{self.name}'")
 
 
 @dataclass
@@ -167,6 +174,8 @@ class TrainConfig:
         eval_batch_size: images per forward pass during evaluation.
         optimizer: one of ``OPTIMIZERS``.
         lr, weight_decay: optimizer settings.
+        adam_beta1, adam_beta2: Adam's and AdamW's moment decay rates β₁, β₂ (torch's 0.9 and 0.999 by default;
+            the PixelCNN++ reference, openai/pixel-cnn ``train.py``, uses 0.95 and 0.9995); RMSProp ignores them.
         schedule: one of ``SCHEDULES``: ``exponential`` multiplies the rate by ``lr_decay`` every step,
             ``cosine`` anneals to 0 over the run, ``plateau`` multiplies it by ``plateau_factor`` when the
             validation bits/dim has not improved for ``plateau_patience`` epochs.
@@ -177,6 +186,8 @@ class TrainConfig:
         compile: run the training forward pass through ``torch.compile``.
         channels_last: keep the weights (and so the activations of the convolutions) in channels-last memory
             order, which some convolution kernels run faster on (measured per model in docs/benchmarks.md).
+        init_batch_size: training images of the data-dependent initialisation of a weight-normalised model
+            (``ModelConfig.weight_norm``), run once at the start of a new run (100, as the PixelCNN++ reference).
         ema_decay: keep an exponential moving average of the weights with this decay (0: off), used for
             validation, test, sample grids and as the checkpoint's default weights (PixelCNN++ uses 0.9995).
         sample_every: write a sample grid every N epochs (0: never).
@@ -198,6 +209,8 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
     schedule: str = "constant"
     lr_decay: float = 0.9999
     plateau_factor: float = 0.5
@@ -207,6 +220,7 @@ class TrainConfig:
     precision: str = "fp32"
     compile: bool = False
     channels_last: bool = False
+    init_batch_size: int = 100
     ema_decay: float = 0.0
     sample_every: int = 1
     num_samples: int = 16
@@ -221,13 +235,17 @@ class TrainConfig:
     def validate(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
-        for field_name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "num_samples"):
+        for field_name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "num_samples",
+                           "init_batch_size"):
             if getattr(self, field_name) < 1:
                 raise ConfigError(f"{field_name} must be at least 1, got {getattr(self, field_name)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        for field_name in ("adam_beta1", "adam_beta2"):
+            if not 0.0 < getattr(self, field_name) < 1.0:
+                raise ConfigError(f"{field_name} must be in (0, 1), got {getattr(self, field_name)}")
         if not 0 < self.lr_decay <= 1 or not 0 < self.plateau_factor < 1:
             raise ConfigError("lr_decay must be in (0, 1] and plateau_factor in (0, 1)")
         if self.weight_decay < 0 or self.grad_clip < 0 or self.sample_every < 0 or self.plateau_patience < 0:

@@ -63,8 +63,10 @@ def save_images_npz(images: torch.Tensor, path: str | Path, labels: torch.Tensor
 
 
 def save_loss_curves(train_points: Sequence[tuple[int, float]], valid_points: Sequence[tuple[int, float]],
-                     path: str | Path, uniform_bits_per_dim: float | None = None) -> Path:
-    """Plot training and validation bits/dim against the optimizer step as a PNG."""
+                     path: str | Path, uniform_bits_per_dim: float | None = None,
+                     valid_label: str = "validation") -> Path:
+    """Plot training and validation bits/dim against the optimizer step as a PNG (``valid_label`` names the
+    validation curve)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +76,7 @@ def save_loss_curves(train_points: Sequence[tuple[int, float]], valid_points: Se
     if train_points:
         axes.plot(*zip(*train_points, strict=True), label="train (batch)", alpha=0.6)
     if valid_points:
-        axes.plot(*zip(*valid_points, strict=True), "o-", label="validation")
+        axes.plot(*zip(*valid_points, strict=True), "o-", label=valid_label)
     if uniform_bits_per_dim is not None:
         axes.axhline(uniform_bits_per_dim, color="grey", linestyle="--", label="uniform model")
     axes.set_xlabel("optimizer step")

@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,3 +139,16 @@ def evaluation_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
         yield module
     finally:
         module.train(was_training)
+
+
+def broadcast_tensors(tensors: Iterable[torch.Tensor], runtime: Runtime) -> None:
+    """Overwrite every tensor, in place, with rank 0's (no-op in one process). Tensors live on the device.
+
+    A tensor in another memory layout (channels-last weights) travels as a contiguous copy.
+    """
+    if runtime.distributed:
+        for tensor in tensors:
+            sent = tensor.contiguous()  # the tensor itself when it already is
+            dist.broadcast(sent, src=0)
+            if sent is not tensor:
+                tensor.copy_(sent)

@@ -64,6 +64,7 @@ MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "ke
 
 
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
+                "adam_beta1", "adam_beta2", "init_batch_size",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
                 "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
 
@@ -80,7 +81,8 @@ def add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None
     group.add_argument("--binarize", choices=BINARIZATIONS,
                        help="binarized_mnist: fixed (the Larochelle split, PixelRNN's Table 4; the default), dynamic "
                             "(MNIST redrawn every epoch: not comparable with fixed) or once (MNIST drawn once)")
-    group.add_argument("--valid-fraction", type=float, help="share of train held out (default 0.1)")
+    group.add_argument("--valid-fraction", type=float,
+                       help="share of train held out (default 0.1; 0: train on all of it, validate on test)")
     group.add_argument("--data-seed", type=int, help="seed of the validation split (default 0)")
     group.add_argument("--no-download", action="store_true", help="never download missing files")
     group.add_argument("--max-train-images", type=positive_int, help="use only the first N training images")
@@ -109,14 +111,19 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--conditioning", choices=CONDITIONINGS,
                        help="with --conditional: how the label enters each layer (default: the preset's, or embedding)")
     model.add_argument("--dropout", type=float, help="PixelCNN++: dropout inside every block (override the preset)")
+    model.add_argument("--weight-norm", action=argparse.BooleanOptionalAction,
+                       help="PixelCNN++: weight normalisation with data-dependent initialisation, as the authors' code")
     opt = parser.add_argument_group("training (defaults: see TrainConfig)")
-    for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every"):
+    for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every",
+                 "init_batch_size"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=positive_int)
     opt.add_argument("--sample-every", type=int, help="sample grid every N epochs (0: never)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS)
     opt.add_argument("--schedule", choices=SCHEDULES)
     for name in ("lr", "weight_decay", "lr_decay", "grad_clip"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=non_negative_float)
+    opt.add_argument("--adam-beta1", type=float, help="Adam/AdamW β₁ in (0, 1) (default: the preset's, else 0.9)")
+    opt.add_argument("--adam-beta2", type=float, help="Adam/AdamW β₂ in (0, 1) (default: the preset's, else 0.999)")
     opt.add_argument("--ema-decay", type=float,
                      help="evaluate and sample a moving average of the weights with this decay (0: off)")
     opt.add_argument("--precision", choices=PRECISIONS,
@@ -163,7 +170,7 @@ def model_fields_given(args: argparse.Namespace) -> dict[str, Any]:
     """ModelConfig fields given as architecture flags (``--layers 3`` → ``num_layers``)."""
     overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
     overrides.update(given_fields(args, ("recurrent_layer", "cell", "skip_connections", "residual_connections",
-                                   "learned_initial_state", "conditioning", "dropout")))
+                                   "learned_initial_state", "conditioning", "dropout", "weight_norm")))
     return overrides
 
 

@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         levels = _levels_of(result.run_dir)
         print(f"test NLL: {result.test.nats_per_image:.3f} nats/image, {result.test.bits_per_dim:.4f} bits/dim "
               f"over {result.test.num_images} images (uniform model: {uniform_bits_per_dim(levels):.3f} bits/dim)")
+    if result.valid_split == "test" and result.best_valid_bits_per_dim is not None:
+        print(f"validated on the test split (no validation images): best.pt has the lowest test bits/dim, "
+              f"{result.best_valid_bits_per_dim:.4f}")
     print(f"run folder: {result.run_dir}")
     return 0
 

@@ -181,7 +181,7 @@ def _write_result(run_dir: Path, point: SweepPoint, result: TrainResult) -> dict
     test = result.test
     summary = {"point": point.values, "run_dir": point.name, "owner": process_name(), "steps": result.steps,
                "epochs_completed": result.epochs_completed,
-               "best_valid_bits_per_dim": result.best_valid_bits_per_dim,
+               "best_valid_bits_per_dim": result.best_valid_bits_per_dim, "valid_split": result.valid_split,
                "test": {"bits_per_dim": test.bits_per_dim, "nats_per_image": test.nats_per_image,
                         "num_images": test.num_images}}
     write_json_atomically(run_dir / RESULT_FILE, summary)

@@ -77,9 +77,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gated-pixelcnn-small": {"name": "gated_pixelcnn", "hidden_channels": 16, "num_layers": 4, "kernel_size": 3,
                              "first_kernel_size": 7, "output_channels": 32, "conditioning": "onehot"},
     # PixelCNN++ (Salimans et al., ICLR 2017): 5 ResNet blocks per stage, 160 filters, 10 logistic mixtures,
-    # dropout 0.5 (CIFAR-10). Ours: the small one.
+    # dropout 0.5 (CIFAR-10), weight normalisation with data-dependent initialisation (the authors' code). Ours: the
+    # small one.
     "pixelcnn-pp-cifar10": {"name": "pixelcnn_pp", "hidden_channels": 160, "num_layers": 5, "num_mixtures": 10,
-                            "dropout": 0.5},
+                            "dropout": 0.5, "weight_norm": True},
     "pixelcnn-pp-small": {"name": "pixelcnn_pp", "hidden_channels": 40, "num_layers": 1, "num_mixtures": 5,
                           "dropout": 0.0},
 }

@@ -25,9 +25,12 @@ DS: down-shifted conv (pad kh − 1 rows on top, (kw − 1)/2 columns on both si
 (pad kh − 1 rows on top, kw − 1 columns on the left). A block is a gated ResNet with concat_elu and dropout.
 Receptive field: bounded. For odd i the downsampled stages bring nothing of row i, nor of row i − 1 to the right of
 (i, j), so output (i, j) reaches only 4R + 2 columns back along row i and forward along row i − 1 (22 for R = 5, less
-than a 32-wide image; the reference's layer order has the same bound). Not reproduced: the reference's weight
-normalisation with data-dependent initialisation (plain PyTorch init here, the second convolution of every block
-scaled by 0.1 like the reference's ``init_scale``).
+than a 32-wide image; the reference's layer order has the same bound).
+
+Initialisation: plain PyTorch init, the second convolution of every block scaled by 0.1 (the reference's
+``init_scale``). With ``weight_norm`` every convolution, transposed convolution and 1×1 layer is weight-normalised
+as in the reference (:mod:`pixelrnn.nn.weight_norm`); the data-dependent initialisation that goes with it is
+:meth:`pixelrnn.models.pixelcnn_pp.PixelCNNPlusPlus.initialize_from_data`, which the trainer runs on a new run.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ from torch import nn
 
 from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.nn.conditioning import ClassConditioning
+from pixelrnn.nn.weight_norm import weight_normalise
 
 NUM_STAGES = 3  # full, 1/2 and 1/4 resolution
+SECOND_CONV_INIT_SCALE = 0.1  # the reference's init_scale of each gated ResNet block's second convolution
 
 
 def down_shift(x: torch.Tensor) -> torch.Tensor:
@@ -150,7 +155,7 @@ class GatedResnet(nn.Module):
         self.conv_out = conv(2 * filters, 2 * filters)
         with torch.no_grad():
             for parameter in self.conv_out.parameters():
-                parameter.mul_(0.1)  # each block starts close to the identity
+                parameter.mul_(SECOND_CONV_INIT_SCALE)  # each block starts close to the identity
         self.index = index
 
     def forward(self, x: torch.Tensor, a: torch.Tensor | None = None,
@@ -178,13 +183,16 @@ class PixelCNNPlusPlusNetwork(nn.Module):
         num_classes: K > 0 makes the network class-conditional (labels y in [0, K − 1]).
         conditioning: how the label enters every block (:mod:`pixelrnn.nn.conditioning`); the paper adds a
             learned per-block bias (``embedding``/``onehot``).
+        weight_norm: weight-normalise every layer of :meth:`convolutions` (the reference does; the label's
+            conditioning layers are not, as there).
 
     Raises:
         ConfigError: a size below 1, ``num_classes`` < 0 or ``dropout`` outside [0, 1).
     """
 
     def __init__(self, image_channels: int, out_channels: int, filters: int = 160, blocks_per_stage: int = 5,
-                 dropout: float = 0.5, num_classes: int = 0, conditioning: str = "embedding") -> None:
+                 dropout: float = 0.5, num_classes: int = 0, conditioning: str = "embedding",
+                 weight_norm: bool = False) -> None:
         super().__init__()
         _validate(image_channels=image_channels, out_channels=out_channels, filters=filters,
                   blocks_per_stage=blocks_per_stage, dropout=dropout, num_classes=num_classes)
@@ -212,6 +220,16 @@ class PixelCNNPlusPlusNetwork(nn.Module):
         self.output = nn.Sequential(nn.ELU(), nn.Conv2d(f, out_channels, 1))
         self.conditioning = (ClassConditioning(num_classes, [2 * f] * len(made), conditioning, embedding_dim=f)
                              if num_classes else None)
+        if weight_norm:
+            for layer, _ in self.convolutions():
+                weight_normalise(layer)
+
+    def convolutions(self) -> list[tuple[nn.Conv2d | nn.ConvTranspose2d, float]]:
+        """Every convolution, transposed convolution and 1×1 layer with its init scale for the data-dependent
+        initialisation: 0.1 for each block's second convolution, else 1.0 (the reference's ``init_scale``)."""
+        second = {id(block.conv_out.conv) for block in self.modules() if isinstance(block, GatedResnet)}
+        return [(layer, SECOND_CONV_INIT_SCALE if id(layer) in second else 1.0) for layer in self.modules()
+                if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d)]
 
     def forward(self, inputs: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Head parameters of every pixel given the pixels before it in raster order.

@@ -9,6 +9,7 @@ exactly the plain sampler's order with the same calls, so that the same random n
 from __future__ import annotations
 
 import torch
+from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from pixelrnn.errors import ConfigError
@@ -51,7 +52,7 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
         known = torch.full((num_images, *model.config.image_shape), -1, dtype=torch.long)
     known = known.to(device)
     labels = labels.to(device) if labels is not None else None
-    with evaluation_mode(model):
+    with evaluation_mode(model), parametrize.cached():  # weight-normalised layers compute their weight once
         if isinstance(model, MultiScalePixelRNN):
             return _multiscale(model, known, labels, temperature, generator, progress)
         stepper = STEPPERS[type(model)](model, len(known), labels)

@@ -11,12 +11,16 @@ from pixelrnn.config import TrainConfig
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW or RMSProp (the PixelRNN paper's choice) with the config's rate and weight decay."""
+    """Adam, AdamW or RMSProp (the PixelRNN paper's choice) with the config's rate and weight decay.
+
+    Adam and AdamW use the config's betas (β₁, β₂) = (``adam_beta1``, ``adam_beta2``).
+    """
     parameters = list(parameters)
+    betas = (config.adam_beta1, config.adam_beta2)
     if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(parameters, lr=config.lr, betas=betas, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(parameters, lr=config.lr, betas=betas, weight_decay=config.weight_decay)
     return torch.optim.RMSprop(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
 

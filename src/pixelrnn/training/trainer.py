@@ -1,17 +1,21 @@
 """The training loop: one code path for one CPU, one GPU and many processes under torchrun.
 
-Each epoch trains on the training split, then evaluates the exact validation bits/dim, appends to
+Each epoch trains on the training split, then evaluates the exact validation bits/dim (on the test split when
+the data set has no validation images, ``valid_fraction`` 0: see :attr:`Trainer.valid_split`), appends to
 ``metrics.jsonl``, redraws ``loss_curve.png``, writes a sample grid every ``sample_every`` epochs, and saves
-``last.pt`` (and ``best.pt`` when validation improved). The checkpoint holds the optimizer, scheduler, RNG
-state and the position inside the epoch, so ``resume=True`` continues exactly where a run stopped; Ctrl-C
-saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run config also go
-to TensorBoard and/or wandb (:mod:`pixelrnn.training.tracking`), closed at the end of ``fit`` however it ends.
+``last.pt`` (and ``best.pt`` when validation improved). A new run of a weight-normalised model starts with its
+data-dependent initialisation (:meth:`Trainer.initialize_from_data`). The checkpoint holds the optimizer,
+scheduler, RNG state and the position inside the epoch, so ``resume=True`` continues exactly where a run
+stopped; Ctrl-C saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run
+config also go to TensorBoard and/or wandb (:mod:`pixelrnn.training.tracking`), closed at the end of ``fit`` however it
+ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -29,15 +33,21 @@ from pixelrnn.errors import CheckpointError
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
 from pixelrnn.plots import save_image_grid, save_loss_curves
 from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_json_lines, write_run_config
-from pixelrnn.runtime import Runtime, autocast
+from pixelrnn.runtime import Runtime, autocast, broadcast_tensors
 from pixelrnn.sampling import draw
 from pixelrnn.training.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.training.tracking import Tracker, close_trackers, make_trackers, metric_scalars, require_packages
 
+logger = logging.getLogger("pixelrnn")
+
 
 @dataclass
 class TrainResult:
-    """What a finished (or interrupted) run produced. Bits/dim are None when not measured."""
+    """What a finished (or interrupted) run produced. Bits/dim are None when not measured.
+
+    ``valid_split`` names the split that ``best_valid_bits_per_dim`` was measured on: ``valid``, or ``test`` for a
+    data set without validation images.
+    """
 
     run_dir: Path
     steps: int
@@ -45,6 +55,7 @@ class TrainResult:
     best_valid_bits_per_dim: float | None
     test: NLLResult | None
     interrupted: bool = False
+    valid_split: str = "valid"
 
 
 class Trainer:
@@ -91,10 +102,16 @@ class Trainer:
         """
         if resume:
             self.restore(load_checkpoint(self.run_dir / "last.pt", map_location=self.runtime.device))
-        elif self.runtime.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.metrics_path.write_text("")
+        else:
+            if self.runtime.is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self.metrics_path.write_text("")
+            if self.model.config.weight_norm:
+                self.initialize_from_data()
         if self.runtime.is_main:
+            if self.valid_split == "test":
+                logger.info("no validation images (valid_fraction 0): validating on the test split; best.pt "
+                            "has the lowest test bits/dim")
             self.trackers = make_trackers(self.config.log, self.run_dir, self.progress["step"] if resume else None,
                                           self.config.wandb_project, self.config.wandb_mode)
         try:
@@ -121,6 +138,24 @@ class Trainer:
         self._log({"kind": "test", **_nll_fields(test)})
         self._plot_curves()
         return self._result(test=test)
+
+    def initialize_from_data(self) -> None:
+        """Data-dependent initialisation of a weight-normalised model (``ModelConfig.weight_norm``), new runs only.
+
+        The init batch is the first ``init_batch_size`` images (the reference's ``train.py`` uses 100) of epoch 0's
+        shuffled training order for one process, seeded with ``config.seed`` (a single-process run also trains on
+        them first): the same batch on every rank. The directions v and dropout are seeded with ``config.seed``
+        too. Rank 0's result is then broadcast, so that every replica starts from the same
+        weights, and the moving average starts from them.
+        """
+        images, labels = next(iterate_batches(self.data.train, self.config.init_batch_size, shuffle=True,
+                                              seed=self.config.seed))
+        device = self.runtime.device
+        self.model.initialize_from_data(images.to(device), labels.to(device) if self.conditional else None,
+                                        seed=self.config.seed)
+        broadcast_tensors(self.model.state_dict().values(), self.runtime)
+        if self.average is not None:
+            self.average.module.load_state_dict(self.model.state_dict())
 
     def _train_epoch(self) -> None:
         epoch, skip = self.progress["epoch"], self.progress["batch_in_epoch"]
@@ -179,7 +214,7 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         valid_bits = self._validate()
-        if self.scheduler is not None and not is_per_step(self.scheduler) and valid_bits is not None:
+        if self.scheduler is not None and not is_per_step(self.scheduler):
             self.scheduler.step(valid_bits)
         epoch = self.progress["epoch"]
         if self.config.sample_every and epoch % self.config.sample_every == 0 and self.runtime.is_main:
@@ -198,12 +233,19 @@ class Trainer:
         """The weights that are evaluated and sampled: the moving average when ``ema_decay`` > 0."""
         return self.model if self.average is None else self.average.module
 
-    def _validate(self) -> float | None:
-        """Exact validation bits/dim (None without a validation split); saves ``best.pt`` when it improved."""
-        if len(self.data.valid) == 0:
-            return None
-        result = self._evaluate(self.data.valid)
-        self._log({"kind": "valid", **_nll_fields(result)})
+    @property
+    def valid_split(self) -> str:
+        """The split validated on after every epoch: ``valid``, or ``test`` when the data set has no validation
+        images (``valid_fraction`` 0 trains on every training image; best.pt is then chosen by test NLL, which
+        is what papers report)."""
+        return "valid" if len(self.data.valid) else "test"
+
+    def _validate(self) -> float:
+        """Exact bits/dim on :attr:`valid_split`, logged as a ``valid`` line naming its ``split``; saves
+        ``best.pt`` when it improved."""
+        split = self.valid_split
+        result = self._evaluate(getattr(self.data, split))
+        self._log({"kind": "valid", "split": split, **_nll_fields(result)})
         best = self.progress["best_valid_bits_per_dim"]
         if best is None or result.bits_per_dim < best:
             self.progress["best_valid_bits_per_dim"] = result.bits_per_dim
@@ -277,11 +319,12 @@ class Trainer:
         lines = read_json_lines(self.metrics_path)
         train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
         valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]
-        save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels))
+        save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels),
+                         valid_label="validation" if self.valid_split == "valid" else "test (validation)")
 
     def _result(self, test: NLLResult | None, interrupted: bool = False) -> TrainResult:
         return TrainResult(self.run_dir, self.progress["step"], self.progress["epoch"],
-                           self.progress["best_valid_bits_per_dim"], test, interrupted)
+                           self.progress["best_valid_bits_per_dim"], test, interrupted, self.valid_split)
 
 
 def _nll_fields(result: NLLResult) -> dict[str, Any]:
