@@ -13,6 +13,7 @@ import sys
 
 from pixelrnn._version import __version__
 from pixelrnn.cli.commands import COMMANDS, MODEL_FLAGS
+from pixelrnn.cli.compress import add_compress_arguments, add_decompress_arguments
 from pixelrnn.config import (
     BINARIZATIONS,
     CELLS,
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
               checkpoint_help="a class-conditional checkpoint, or its run folder (its last.pt)")
     _add_bench(commands.add_parser("bench", help="images/second of training steps and evaluation, random images"))
     _add_fid(commands.add_parser("fid", help="Fréchet distance between a checkpoint's samples and a data split"))
+    add_compress_arguments(commands.add_parser("compress", help="lossless compression of images with a model"))
+    add_decompress_arguments(commands.add_parser("decompress", help="the images of a pixelrnn compress archive"))
     return parser
 
 
