@@ -14,6 +14,7 @@ import sys
 from pixelrnn._version import __version__
 from pixelrnn.cli.commands import COMMANDS, MODEL_FLAGS
 from pixelrnn.cli.compress import add_compress_arguments, add_decompress_arguments
+from pixelrnn.cli.heatmap import add_heatmap_arguments
 from pixelrnn.config import (
     BINARIZATIONS,
     CELLS,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fid(commands.add_parser("fid", help="Fréchet distance between a checkpoint's samples and a data split"))
     add_compress_arguments(commands.add_parser("compress", help="lossless compression of images with a model"))
     add_decompress_arguments(commands.add_parser("decompress", help="the images of a pixelrnn compress archive"))
+    add_heatmap_arguments(commands.add_parser("heatmap", help="bits per pixel of images under a model (a PNG)"))
     return parser
 
 

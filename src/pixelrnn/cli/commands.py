@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from pixelrnn.cli.compress import run_compress, run_decompress
+from pixelrnn.cli.heatmap import run_heatmap
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.errors import PixelRNNError
 from pixelrnn.models import training_defaults
@@ -331,4 +332,4 @@ def _sweep_command(args: argparse.Namespace) -> str:
 COMMANDS = {"train": run_train, "recipes": run_recipes, "eval": run_eval, "sample": run_sample,
             "complete": run_complete, "classify": run_classify, "bench": run_bench, "export": run_export,
             "compare": run_compare, "fid": run_fid, "sweep": run_sweep, "compress": run_compress,
-            "decompress": run_decompress}
+            "decompress": run_decompress, "heatmap": run_heatmap}
