@@ -32,6 +32,7 @@ class CompressionResult:
         nll_bits: float64 (N,), −log2 p(x) of each image from ``model.log_prob`` (the exact NLL).
         dims_per_image: C·H·W.
         seconds: wall time of the coding loop.
+        stream_bytes: the range coder's stream in the archive.
     """
 
     data: bytes
@@ -39,6 +40,12 @@ class CompressionResult:
     nll_bits: np.ndarray
     dims_per_image: int
     seconds: float
+    stream_bytes: int
+
+    @property
+    def stream_bits_per_dim(self) -> float:
+        """The coded stream alone (whole uint32 words) in bits per sub-pixel."""
+        return 8 * self.stream_bytes / (len(self.nll_bits) * self.dims_per_image)
 
     @property
     def bits_per_dim(self) -> float:
@@ -86,7 +93,8 @@ def compress_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.
     archive = Archive(tuple(config.image_shape), config.num_levels, len(images), batch_size, config.num_classes,
                       model_fingerprint(model), image_checksum(images),
                       None if labels is None else labels.numpy(), list(names or []), coder.finish())
-    return CompressionResult(pack(archive), coder.ideal_bits, nll_bits, images[0].numel(), seconds)
+    return CompressionResult(pack(archive), coder.ideal_bits, nll_bits, images[0].numel(), seconds,
+                             4 * len(archive.stream))
 
 
 def decompress_bytes(model: torch.nn.Module, data: bytes,
