@@ -76,6 +76,8 @@ def compress_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.
     """
     images = images.long()
     model.eval()
+    if len(images) == 0:
+        raise DataError("no images to compress")
     if not 1 <= batch_size <= 65535:
         raise ConfigError(f"batch size must be in [1, 65535], got {batch_size}")
     with torch.no_grad():

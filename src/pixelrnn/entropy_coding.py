@@ -93,7 +93,10 @@ class Coder:
         """Encode ``levels`` int (B,) — or decode B levels — with the tables ``counts`` (B, L); returns the levels."""
         probabilities = counts / TOTAL  # exact dyadic float64
         if self._decoding:
-            levels = self._stream.decode(self._family, probabilities).astype(np.int64)
+            try:
+                levels = self._stream.decode(self._family, probabilities).astype(np.int64)
+            except (ValueError, RuntimeError) as error:  # constriction's errors on a stream that is not its own
+                raise DataError(f"the coded stream is corrupt ({str(error).splitlines()[0][:80]})") from None
         else:
             self._stream.encode(levels.astype(np.int32), self._family, probabilities)
         if levels.min() < 0 or levels.max() >= counts.shape[1]:
