@@ -12,14 +12,29 @@ import logging
 import sys
 
 from pixelrnn._version import __version__
-from pixelrnn.cli import bench, classify, common, compare, complete, export, fid, recipes, sample, sweep, train
+from pixelrnn.cli import (
+    bench,
+    classify,
+    common,
+    compare,
+    complete,
+    compress,
+    decompress,
+    export,
+    fid,
+    heatmap,
+    recipes,
+    sample,
+    sweep,
+    train,
+)
 from pixelrnn.cli import eval as evaluate
 from pixelrnn.errors import PixelRNNError
 
 # the subcommands, in the order `pixelrnn --help` lists them
 SUBCOMMANDS = {"train": train, "recipes": recipes, "sweep": sweep, "eval": evaluate, "sample": sample,
                "complete": complete, "export": export, "compare": compare, "classify": classify, "bench": bench,
-               "fid": fid}
+               "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,27 @@ class OutputHead:
         """
         raise NotImplementedError
 
+    def log_prob_per_subpixel(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x_c | x_<c, params) of every sub-pixel: (B, C, H, W) nats, summing over (C, H, W) to
+        :meth:`log_prob` (joint heads: the terms of their R, G | R, B | R, G factorisation).
+
+        Arguments, dtype and errors as in :meth:`log_prob`.
+        """
+        raise NotImplementedError
+
+    def level_log_probs(self, params: torch.Tensor, x: torch.Tensor, channel: int) -> torch.Tensor:
+        """log p(v | x_<c, params) for every level v of sub-pixel ``channel`` c: (B, L, H, W) nats.
+
+        Exactly normalised over v. The values of ``x`` at channels ≥ c are not read (give any level there);
+        an entropy coder reads one table per sub-pixel from it.
+
+        Args:
+            params: as in :meth:`log_prob`.
+            x: integer (B, C, H, W), the levels of the channels before c.
+            channel: c in [0, C).
+        """
+        raise NotImplementedError
+
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw every sub-pixel independently from its own distribution.

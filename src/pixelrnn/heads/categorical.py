@@ -42,10 +42,16 @@ class Categorical(OutputHead):
         return params.reshape(batch, -1, self.num_levels, height, width)  # (B, C, L, H, W)
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.log_prob_per_subpixel(params, x).sum(dim=(1, 2, 3))  # (B,) nats
+
+    def log_prob_per_subpixel(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self._check(params, x)
         log_p = F.log_softmax(at_least_float32(self._logits(params)), dim=2)  # (B, C, L, H, W), exactly normalised
-        picked = log_p.gather(2, x.long().unsqueeze(2)).squeeze(2)  # (B, C, H, W)
-        return picked.sum(dim=(1, 2, 3))  # (B,) nats
+        return log_p.gather(2, x.long().unsqueeze(2)).squeeze(2)  # (B, C, H, W) nats
+
+    def level_log_probs(self, params: torch.Tensor, x: torch.Tensor, channel: int) -> torch.Tensor:
+        self._check(params, x)
+        return F.log_softmax(at_least_float32(self._logits(params)[:, channel]), dim=1)  # (B, L, H, W)
 
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -68,10 +74,18 @@ class Bernoulli(OutputHead):
         return channels  # one logit per sub-pixel
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.log_prob_per_subpixel(params, x).sum(dim=(1, 2, 3))  # (B,) nats
+
+    def log_prob_per_subpixel(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self._check(params, x)
         logits = at_least_float32(params)  # (B, C, H, W)
-        log_p = -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")  # stable log σ(±l)
-        return log_p.sum(dim=(1, 2, 3))  # (B,) nats
+        return -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")  # stable log σ(±l)
+
+    def level_log_probs(self, params: torch.Tensor, x: torch.Tensor, channel: int) -> torch.Tensor:
+        self._check(params, x)
+        logits = at_least_float32(params[:, channel])  # (B, H, W)
+        zero = logits.new_zeros(())
+        return torch.stack([-torch.logaddexp(logits, zero), -torch.logaddexp(-logits, zero)], dim=1)  # (B, 2, H, W)
 
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:

@@ -101,6 +101,35 @@ class DiscretizedLogisticMixture(OutputHead):
 
         Arguments and errors as in :meth:`log_prob`.
         """
+        logits, means, log_scales = self._conditioned(params, x)  # (B, K, H, W), 2× (B, C, K, H, W)
+        log_mass = _log_bin_mass(x.long().unsqueeze(2), means, log_scales, self.num_levels)  # (B, C, K, H, W)
+        log_joint = F.log_softmax(logits, dim=1) + log_mass.sum(dim=1)  # (B, K, H, W)
+        return torch.logsumexp(log_joint, dim=1)  # (B, H, W)
+
+    def log_prob_per_subpixel(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(R), log p(G | R), log p(B | R, G) of every pixel: (B, C, H, W) nats.
+
+        The component is shared by the channels, so channel c's mixture weights are the posterior of the
+        component given the channels before it: w_c,k ∝ π_k · Π_{c' < c} P(x_c' | k). The C terms of a pixel sum
+        to :meth:`log_prob_per_pixel` up to float rounding. Arguments and errors as in :meth:`log_prob`.
+        """
+        logits, means, log_scales = self._conditioned(params, x)
+        log_mass = _log_bin_mass(x.long().unsqueeze(2), means, log_scales, self.num_levels)  # (B, C, K, H, W)
+        return torch.logsumexp(_channel_weights(logits, log_mass) + log_mass, dim=2)  # (B, C, H, W)
+
+    def level_log_probs(self, params: torch.Tensor, x: torch.Tensor, channel: int) -> torch.Tensor:
+        """log p(v | x_<c) for every level v of channel c: (B, L, H, W) nats; see :meth:`log_prob_per_subpixel`."""
+        logits, means, log_scales = self._conditioned(params, x)
+        log_mass = _log_bin_mass(x.long().unsqueeze(2), means, log_scales, self.num_levels)  # (B, C, K, H, W)
+        weights = _channel_weights(logits, log_mass)[:, channel].unsqueeze(1)  # (B, 1, K, H, W)
+        levels = torch.arange(self.num_levels, device=params.device).view(1, -1, 1, 1, 1)  # (1, L, 1, 1, 1)
+        every_level = _log_bin_mass(levels, means[:, channel].unsqueeze(1), log_scales[:, channel].unsqueeze(1),
+                                    self.num_levels)  # (B, L, K, H, W)
+        return torch.logsumexp(weights + every_level, dim=2)  # (B, L, H, W)
+
+    def _conditioned(self, params: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Checked params → logits (B, K, H, W), means shifted by the earlier channels of ``x`` and clamped
+        log-scales (B, C, K, H, W); float32 (float64 for float64 params)."""
         self._check_image(params, x)
         params = params if params.dtype == torch.float64 else params.float()
         logits, means, log_scales, coeffs = self._split(params)  # (B, K, H, W), 2× (B, C, K, H, W), (B, 3, K, H, W)
@@ -110,9 +139,7 @@ class DiscretizedLogisticMixture(OutputHead):
             red, green = scaled[:, 0], scaled[:, 1]  # (B, 1, H, W)
             means = torch.stack([means[:, 0], means[:, 1] + alpha * red,
                                  means[:, 2] + beta * red + gamma * green], dim=1)  # (B, 3, K, H, W)
-        log_mass = _log_bin_mass(x.long().unsqueeze(2), means, log_scales, self.num_levels)  # (B, C, K, H, W)
-        log_joint = F.log_softmax(logits, dim=1) + log_mass.sum(dim=1)  # (B, K, H, W)
-        return torch.logsumexp(log_joint, dim=1)  # (B, H, W)
+        return logits, means, log_scales
 
     def sample(self, params: torch.Tensor, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -190,6 +217,13 @@ class DiscretizedLogisticMixture(OutputHead):
             raise DataError(f"images of shape {tuple(x.shape)} do not fit output parameters of shape "
                             f"{tuple(params.shape)} (expected images of shape {expected})")
         self._check_range(x)
+
+
+def _channel_weights(logits: torch.Tensor, log_mass: torch.Tensor) -> torch.Tensor:
+    """log w_c,k: the component's posterior given the channels before c, (B, C, K, H, W), from the logits
+    (B, K, H, W) and the log masses (B, C, K, H, W) of the observed levels."""
+    before = torch.cat([torch.zeros_like(log_mass[:, :1]), log_mass[:, :-1].cumsum(dim=1)], dim=1)  # Σ_{c' < c}
+    return F.log_softmax(F.log_softmax(logits, dim=1).unsqueeze(1) + before, dim=2)  # (B, C, K, H, W)
 
 
 def _log_bin_mass(levels: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor,
