@@ -13,8 +13,8 @@ from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import build_model, model_config, training_defaults
+from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlusNetwork
 from pixelrnn.nn import shifted_conv as pixelcnn_pp
-from pixelrnn.nn.shifted_conv import PixelCNNPlusPlusNetwork
 from pixelrnn.sampling.plain import sample_images
 from pixelrnn.train import train
 

@@ -13,7 +13,6 @@ A checkpoint is one ``torch.save`` file holding only tensors and plain Python va
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ import torch
 
 from pixelrnn._version import __version__
 from pixelrnn.config import ModelConfig, from_dict, to_dict
-from pixelrnn.errors import CheckpointError, PixelRNNError, first_line
-from pixelrnn.io import atomic_write
+from pixelrnn.errors import CheckpointError, PixelRNNError
+from pixelrnn.io import atomic_write, load_weights_only
 from pixelrnn.models import build_model
 from pixelrnn.runtime import Runtime, barrier
 
@@ -75,12 +74,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         path = path / "last.pt"
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with warnings.catch_warnings():  # damaged bytes make torch warn of odd pickle protocols: the error says it
-            warnings.simplefilter("ignore")
-            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # noqa: BLE001 -- unpickling foreign bytes can raise anything (IndexError, KeyError, ...)
-        raise CheckpointError(f"{path} is not a readable pixelrnn checkpoint ({first_line(error)})") from error
+    checkpoint = load_weights_only(path, "pixelrnn checkpoint", map_location)
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a pixelrnn checkpoint (missing model config or weights)")
     if checkpoint["format_version"] > FORMAT_VERSION:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from torch import nn
 
 from pixelrnn.checkpoint import save_checkpoint
 from pixelrnn.data import ImageDataset, ImageSplit
-from pixelrnn.errors import CheckpointError, DataError, describe_shape
+from pixelrnn.errors import CheckpointError, DataError, describe_shape, first_line
+from pixelrnn.io import load_weights_only
 
 logger = logging.getLogger(__name__)
 
@@ -193,17 +193,14 @@ def save_classifier(network: FeatureClassifier, data_name: str, test_accuracy: f
 
 def load_classifier(path: str | Path, device: torch.device) -> tuple[FeatureClassifier, str, float]:
     """(network in eval mode, data set name, test accuracy) of a saved classifier; CheckpointError if unreadable."""
+    record = load_weights_only(path, "FID feature classifier")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            record = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(record, dict) or record.get("kind") != KIND:
             raise ValueError("not a pixelrnn FID feature classifier")
         network = FeatureClassifier(ClassifierConfig(**record["config"]))
         network.load_state_dict(record["state_dict"])
-    except Exception as error:  # noqa: BLE001 -- unpickling foreign bytes can raise anything
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CheckpointError(f"{path} is not a readable FID feature classifier ({reason[:120]})") from error
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:  # a record of another shape
+        raise CheckpointError(f"{path} is not a readable FID feature classifier ({first_line(error)})") from error
     return network.to(device).eval(), str(record["data_name"]), float(record["test_accuracy"])
 
 

@@ -23,14 +23,14 @@ Every convolution is bias-free and followed by BatchNorm (eps 0.001) and a ReLU 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelrnn.errors import CheckpointError, ConfigError
+from pixelrnn.errors import CheckpointError
+from pixelrnn.io import ConfigError, load_weights_only
 
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
@@ -225,13 +225,7 @@ def load_fid_inception(path: str | Path | None) -> FIDInceptionV3:
         where = f"not found: {path}" if path is not None else "needed"
         raise CheckpointError(f"the FID Inception weights are {where}; download {FID_WEIGHTS_URL} (no download "
                               "happens here) and pass the file with --feature-weights PATH")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            weights = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 -- unpickling foreign bytes can raise anything
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CheckpointError(f"{path} is not a readable weight file ({reason[:120]})") from error
+    weights = load_weights_only(path, "weight file")
     if not isinstance(weights, dict):
         raise CheckpointError(f"{path} is not a state dict of the FID Inception network")
     network = FIDInceptionV3()

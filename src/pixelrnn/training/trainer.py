@@ -96,10 +96,33 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train until ``epochs`` or ``max_steps``, then evaluate the test split exactly.
+        """Train until ``epochs`` or ``max_steps``, then evaluate the test split exactly; Ctrl-C saves ``last.pt``.
 
         The trackers named in ``config.log`` are opened first (main process) and closed however ``fit`` ends.
         """
+        self._start(resume)
+        try:
+            while self.progress["step"] < self.total_steps:
+                self._train_epoch()
+                if self.progress["batch_in_epoch"] == 0:  # the epoch ran to its end
+                    self._end_epoch()
+            if self.progress["batch_in_epoch"] > 0:  # stopped inside an epoch by max_steps: close it off
+                self._validate()
+                self.save("last.pt")
+            test = self._evaluate(self.data.test)
+            self._log({"kind": "test", **_nll_fields(test)})
+            self._plot_curves()
+            return self._result(test=test)
+        except KeyboardInterrupt:
+            self.save("last.pt")
+            return self._result(test=None, interrupted=True)
+        finally:  # also after Ctrl-C or an error: the trackers flush what they hold
+            close_trackers(self.trackers)
+            self.trackers = []
+
+    def _start(self, resume: bool) -> None:
+        """Restore ``last.pt``, or start the run folder (and a weight-normalised model's data-dependent init);
+        open the trackers and write the run's ``config.json``."""
         if resume:
             self.restore(load_checkpoint(self.run_dir / "last.pt", map_location=self.runtime.device))
         else:
@@ -114,30 +137,7 @@ class Trainer:
                             "has the lowest test bits/dim")
             self.trackers = make_trackers(self.config.log, self.run_dir, self.progress["step"] if resume else None,
                                           self.config.wandb_project, self.config.wandb_mode)
-        try:
-            return self._train_and_test()
-        finally:  # also after Ctrl-C or an error: the trackers flush what they hold
-            close_trackers(self.trackers)
-            self.trackers = []
-
-    def _train_and_test(self) -> TrainResult:
-        """The epochs, then the exact test NLL; Ctrl-C saves ``last.pt`` and returns."""
         self._write_run_config()
-        try:
-            while self.progress["step"] < self.total_steps:
-                self._train_epoch()
-                if self.progress["batch_in_epoch"] == 0:  # the epoch ran to its end
-                    self._end_epoch()
-        except KeyboardInterrupt:
-            self.save("last.pt")
-            return self._result(test=None, interrupted=True)
-        if self.progress["batch_in_epoch"] > 0:  # stopped inside an epoch by max_steps: close it off
-            self._validate()
-            self.save("last.pt")
-        test = self._evaluate(self.data.test)
-        self._log({"kind": "test", **_nll_fields(test)})
-        self._plot_curves()
-        return self._result(test=test)
 
     def initialize_from_data(self) -> None:
         """Data-dependent initialisation of a weight-normalised model (``ModelConfig.weight_norm``), new runs only.

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
-from pixelrnn.nn.shifted_conv import NUM_STAGES, GatedResnet, concat_elu
+from pixelrnn.models.pixelcnn_pp import NUM_STAGES, PixelCNNPlusPlus
+from pixelrnn.nn.shifted_conv import GatedResnet, concat_elu
 from pixelrnn.sampling.steppers.common import Convolutions, Stepper, window
 
 
