@@ -1,6 +1,6 @@
 """Incremental PixelCNN++: every activation of the U-Net is computed once, when the pixels it reads are final.
 
-The network (:mod:`pixelrnn.nn.shifted_conv`) has two streams at three resolutions (full, 1/2, 1/4). Cached maps
+The network (:mod:`pixelrnn.models.pixelcnn_pp`) has two streams at three resolutions (full, 1/2, 1/4). Cached maps
 of every block's hidden and output activations hold what earlier pixels computed; at pixel (i, j):
 
 - the u stream (vertical) of row i reads only rows above i, at every stage and on the way up too: it is computed
