@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelrnn.errors import CheckpointError
-from pixelrnn.io import ConfigError, load_weights_only
+from pixelrnn.errors import CheckpointError, ConfigError
+from pixelrnn.io import load_weights_only
 
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    "pt_inception-2015-12-05-6726825d.pth")
