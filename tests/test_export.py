@@ -29,7 +29,11 @@ def test_exported_folder_loads_with_the_checkpoints_likelihoods(tmp_path, capsys
     assert config["library_name"] == "pixelrnn" and config["averaged_weights"] == (ema_decay > 0)
     card = (folder / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: pixelrnn\n") and "bits/dim over 16 test images" in card
-    assert "pixelrnn train --data digits" in card
+    command = card.split("Trained with: `")[1].split("`")[0]  # the command reproduces the run's settings
+    assert command.startswith("pixelrnn train --data digits --max-train-images 32 --max-test-images 16 --model ")
+    assert "--hidden-channels 4" in command and "--epochs 1 --batch-size 16" in command
+    if preset == "diagonal-bilstm-small":
+        assert "--recurrent-layer diagonal_bilstm" in command and "--optimizer rmsprop" in command
     images = load_dataset(data).test.images
     exported, checkpoint = pixelrnn.from_pretrained(folder), load_model(tmp_path / "run/last.pt")
     with torch.no_grad():

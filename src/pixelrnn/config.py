@@ -262,6 +262,30 @@ class TrainConfig:
 
 ConfigT = TypeVar("ConfigT", DataConfig, ModelConfig, TrainConfig)
 
+# The `pixelrnn train` flag of a config field where it is not the field's own name (``--data-path`` for
+# ``DataConfig.path``); the command line and the command a model card prints are both built from these.
+FLAG_NAMES = {DataConfig: {"name": "data", "path": "data-path", "seed": "data-seed", "download": "no-download"},
+              ModelConfig: {"num_layers": "layers"}, TrainConfig: {}}
+
+
+def command_flags(config: DataConfig | ModelConfig | TrainConfig, skip: tuple[str, ...] = ()) -> list[str]:
+    """The ``pixelrnn train`` flags that give ``config`` its values where they differ from the defaults:
+    ``--layers 3``, ``--no-skip-connections``, ``--log wandb``; ``skip`` names fields to leave out."""
+    defaults, names = type(config)(), FLAG_NAMES[type(config)]
+    flags = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name in skip or value == getattr(defaults, field.name):
+            continue
+        flag = "--" + names.get(field.name, field.name.replace("_", "-"))
+        if field.name == "download":
+            flags.append(flag)  # the default is True: only --no-download changes it
+        elif isinstance(value, bool):
+            flags.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            flags += [f"{flag} {item}" for item in (value if isinstance(value, list) else [value])]
+    return flags
+
 
 def to_dict(config: DataConfig | ModelConfig | TrainConfig) -> dict[str, Any]:
     """Plain dict of a config (only str/int/float/bool/None values: safe for ``weights_only`` loads)."""

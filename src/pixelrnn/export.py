@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from pixelrnn._version import __version__
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
-from pixelrnn.config import ModelConfig, from_dict, to_dict
+from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags, from_dict, to_dict
 from pixelrnn.errors import CheckpointError
 from pixelrnn.models import MODELS, build_model
 from pixelrnn.run_folder import METRICS_FILE, checkpoint_folder, read_json_lines
@@ -72,24 +72,18 @@ def _test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
 
 
 def _train_command(config: dict[str, Any]) -> str:
-    data = (config["data"] or {}).get("config") or {}
-    train = config["train_config"] or {}
-    model = config["model_config"]
-    flags = [f"--data {data.get('name', '?')}"] + ([f"--data-path {data['path']}"] if data.get("path") else [])
-    flags += [f"--model {model['name']}", f"--hidden-channels {model['hidden_channels']}",
-              f"--layers {model['num_layers']}"]
-    flags += [_model_flag(field, model[field]) for field in MODELS[model["name"]].config_fields if field in model]
-    flags += [f"--{key.replace('_', '-')} {train[key]}" for key in ("epochs", "batch_size", "optimizer", "lr")
-              if key in train]
+    """The ``pixelrnn train`` command of the run: its data, model and training settings as flags."""
+    data = from_dict(DataConfig, (config["data"] or {}).get("config") or {"name": config["data"].get("name", "npz")})
+    model = from_dict(ModelConfig, config["model_config"])
+    train = from_dict(TrainConfig, config["train_config"] or {})
+    unread = [name for name in ModelConfig.__dataclass_fields__ if name != "name"
+              and name not in MODELS[model.name].config_fields and name not in ("hidden_channels", "num_layers")]
+    flags = [f"--data {data.name}", *command_flags(data, skip=("name",)), f"--model {model.name}",
+             *command_flags(model, skip=("name", "image_channels", "image_height", "image_width", "num_levels",
+                                         "num_classes", *unread)),
+             *(["--conditional"] if model.num_classes else []),
+             *command_flags(train, skip=("device", "recipe", "wandb_project", "wandb_mode"))]
     return "pixelrnn train " + " ".join(flags)
-
-
-def _model_flag(field: str, value: Any) -> str:
-    """The ``train`` flag that sets a ModelConfig field (``--no-…`` for a boolean that is off)."""
-    flag = "--" + field.replace("_", "-")
-    if isinstance(value, bool):
-        return flag if value else f"--no-{flag[2:]}"
-    return f"{flag} {value}"
 
 
 def model_card(config: dict[str, Any], test: dict[str, Any] | None) -> str:

@@ -13,6 +13,7 @@ from pixelrnn.config import (
     CELLS,
     CONDITIONINGS,
     DATASETS,
+    FLAG_NAMES,
     OPTIMIZERS,
     PRECISIONS,
     RECURRENT_LAYERS,
@@ -69,8 +70,9 @@ TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimiz
                 "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
 
 
-DATA_FLAGS = {"data": "name", "data_path": "path", "binarize": "binarize", "valid_fraction": "valid_fraction",
-              "data_seed": "seed", "max_train_images": "max_train_images", "max_test_images": "max_test_images"}
+# argparse destination → DataConfig field, from the config's flag names (``--data-path`` → ``path``)
+DATA_FLAGS = {FLAG_NAMES[DataConfig].get(field, field).replace("-", "_"): field for field in
+              ("name", "path", "binarize", "valid_fraction", "seed", "max_train_images", "max_test_images")}
 
 
 def add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
