@@ -73,9 +73,10 @@ def _test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
 
 def _train_command(config: dict[str, Any]) -> str:
     """The ``pixelrnn train`` command of the run: its data, model and training settings as flags."""
-    data = from_dict(DataConfig, (config["data"] or {}).get("config") or {"name": config["data"].get("name", "npz")})
+    stored = config["data"] or {}
+    data = DataConfig(**stored["config"]) if stored.get("config") else DataConfig(name=stored.get("name", "?"))
     model = from_dict(ModelConfig, config["model_config"])
-    train = from_dict(TrainConfig, config["train_config"] or {})
+    train = TrainConfig(**(config["train_config"] or {}))  # as stored: the command shows it, nothing runs it
     unread = [name for name in ModelConfig.__dataclass_fields__ if name != "name"
               and name not in MODELS[model.name].config_fields and name not in ("hidden_channels", "num_layers")]
     flags = [f"--data {data.name}", *command_flags(data, skip=("name",)), f"--model {model.name}",

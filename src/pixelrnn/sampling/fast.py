@@ -85,8 +85,8 @@ def run_stepper(stepper: Stepper, model: torch.nn.Module, known: torch.Tensor, t
     """
     images = known.clamp(min=0)  # (B, C, H, W)
     channels, height, width = known.shape[1:]
-    size = model.head.num_params(1)
     joint = samples_whole_pixels(model, known)
+    size = None if joint else model.head.num_params(1)  # parameters per sub-pixel (a joint head has none)
     for row in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
         for col in range(width):
             if joint:
