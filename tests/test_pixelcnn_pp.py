@@ -12,9 +12,8 @@ import torch
 from pixelrnn.checkpoint import load_checkpoint, load_model
 from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.errors import ConfigError
-from pixelrnn.models import build_model, model_config, training_defaults
+from pixelrnn.models import build_model, model_config, pixelcnn_pp, training_defaults
 from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlusNetwork
-from pixelrnn.nn import shifted_conv as pixelcnn_pp
 from pixelrnn.sampling.plain import sample_images
 from pixelrnn.train import train
 
