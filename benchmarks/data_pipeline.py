@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from pixelrnn.experiments.bench import machine_description
 from pixelrnn.config import DataConfig
 from pixelrnn.data import iterate_batches, load_dataset
+from pixelrnn.experiments.bench import machine_description
 
 
 def images_per_second(split, batch_size: int, hflip: bool, world_size: int = 1) -> float:

@@ -17,9 +17,9 @@ import time
 import torch
 
 from pixelrnn.experiments.bench import machine_description
-from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
 from pixelrnn.models import build_model, model_config
 from pixelrnn.runtime import resolve_device
+from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
 from pixelrnn.sampling.plain import sample_images
 
 PRESETS = ("pixelcnn-cifar10", "row-lstm-cifar10", "diagonal-bilstm-cifar10", "gated-pixelcnn-imagenet",

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pixelrnn.config import (
     BINARIZATIONS,
     CELLS,
@@ -23,7 +25,7 @@ from pixelrnn.config import (
     DataConfig,
 )
 from pixelrnn.data import SPLITS
-from pixelrnn.errors import PixelRNNError
+from pixelrnn.errors import ConfigError, PixelRNNError
 from pixelrnn.models import MODELS, PRESETS
 
 
@@ -191,3 +193,14 @@ def png_path(text: str) -> Path:
     if out.suffix.lower() != ".png":
         raise PixelRNNError(f"--out must name a .png file, got {out}")
     return out
+
+
+def png_labels(class_label: int | None, num_classes: int, count: int) -> torch.Tensor | None:
+    """Labels of ``count`` PNG inputs: None for an unconditional model, else ``--class K`` for every image."""
+    if not num_classes:
+        if class_label is not None:
+            raise ConfigError("the model is unconditional: drop --class")
+        return None
+    if class_label is None or not 0 <= class_label < num_classes:
+        raise ConfigError(f"the model is class-conditional: give --class K with K in [0, {num_classes - 1}]")
+    return torch.full((count,), class_label, dtype=torch.long)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from pixelrnn.cli.common import png_labels
 from pixelrnn.errors import ConfigError
 
 HELP = "lossless compression of images with a model"
@@ -77,7 +78,6 @@ def run_decompress(args: argparse.Namespace) -> int:
 
 def _inputs(args: argparse.Namespace, checkpoint: dict, config) -> tuple:
     """(levels (N, C, H, W), labels (N,) or None, names) from the PNG inputs or the data set's split."""
-    import torch
 
     from pixelrnn.compress import read_png_inputs, split_images
 
@@ -89,10 +89,4 @@ def _inputs(args: argparse.Namespace, checkpoint: dict, config) -> tuple:
         images, labels = split_images(checkpoint, args.split, args.max_images)
         return images, labels if config.num_classes else None, []
     images, names = read_png_inputs(args.inputs, config.num_levels)
-    if not config.num_classes:
-        if args.class_label is not None:
-            raise ConfigError("the model is unconditional: drop --class")
-        return images, None, names
-    if args.class_label is None or not 0 <= args.class_label < config.num_classes:
-        raise ConfigError(f"the model is class-conditional: give --class K with K in [0, {config.num_classes - 1}]")
-    return images, torch.full((len(images),), args.class_label, dtype=torch.long), names
+    return images, png_labels(args.class_label, config.num_classes, len(images)), names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from pixelrnn.cli.common import png_labels
 from pixelrnn.errors import ConfigError
 
 HELP = "bits per pixel of images under a model (a PNG)"
@@ -45,13 +46,7 @@ def _images(args: argparse.Namespace, checkpoint: dict, config) -> tuple:
 
     if args.image:
         images, names = read_png_inputs(args.image, config.num_levels)
-        if not config.num_classes:
-            if args.class_label is not None:
-                raise ConfigError("the model is unconditional: drop --class")
-            return images, None, names
-        if args.class_label is None or not 0 <= args.class_label < config.num_classes:
-            raise ConfigError(f"the model is class-conditional: give --class K in [0, {config.num_classes - 1}]")
-        return images, torch.full((len(images),), args.class_label, dtype=torch.long), names
+        return images, png_labels(args.class_label, config.num_classes, len(images)), names
     all_images, all_labels = split_images(checkpoint, "test", None)
     bad = [index for index in args.test_index if not 0 <= index < len(all_images)]
     if bad:
