@@ -26,7 +26,7 @@ def test_probabilities_of_all_images_sum_to_one(shape, num_levels):
     channels, height, width = shape
     params = 3 * torch.randn(1, channels * head.params_per_subpixel, height, width, generator=generator)
     log_p = head.log_prob(params.expand(len(images), -1, -1, -1), images)  # (N,)
-    assert log_p.shape == (len(images),) and log_p.dtype == torch.float32
+    assert log_p.shape == (len(images),) and log_p.dtype == torch.float64  # per-image sums are float64
     assert log_p.double().exp().sum().item() == pytest.approx(1.0, abs=1e-5)
 
 

@@ -147,7 +147,7 @@ def test_grey_one_component_by_hand():
     assert log_p.tolist() == pytest.approx([math.log(middle), math.log(bottom), math.log(top)], rel=1e-12)
     assert middle > 1e-3 and bottom > 1e-12 and top > 1e-12  # every term is a real test
     float32 = head.log_prob(params.float(), levels)
-    assert float32.dtype == torch.float32 and float32.tolist() == pytest.approx(log_p.tolist(), rel=1e-5)
+    assert float32.dtype == torch.float64 and float32.tolist() == pytest.approx(log_p.tolist(), rel=1e-5)
 
 
 def test_colour_two_components_by_hand():
@@ -213,12 +213,14 @@ def test_layout_and_dtypes():
     assert colour.joint_channels and colour.num_params(3) == 100 and grey.num_params(1) == 12
     images = torch.zeros(2, 3, 3, 4, dtype=torch.uint8)
     dtypes = [(torch.float32, torch.float32), (torch.bfloat16, torch.float32), (torch.float64, torch.float64)]
-    for dtype, want in dtypes:
-        log_p = colour.log_prob(torch.zeros(2, 100, 3, 4, dtype=dtype), images)
-        assert log_p.shape == (2,) and log_p.dtype == want
+    for dtype, want in dtypes:  # per-pixel terms in float32 (float64 params: float64), per-image sums in float64
+        params = torch.zeros(2, 100, 3, 4, dtype=dtype)
+        assert colour.log_prob_per_pixel(params, images).dtype == want
+        log_p = colour.log_prob(params, images)
+        assert log_p.shape == (2,) and log_p.dtype == torch.float64
     per_pixel = colour.log_prob_per_pixel(torch.zeros(2, 100, 3, 4), images)
     assert per_pixel.shape == (2, 3, 4)
-    assert torch.allclose(per_pixel.sum(dim=(1, 2)), colour.log_prob(torch.zeros(2, 100, 3, 4), images))
+    assert torch.allclose(per_pixel.double().sum(dim=(1, 2)), colour.log_prob(torch.zeros(2, 100, 3, 4), images))
 
 
 # ---------------------------------------------------------------------------------------------- sampling

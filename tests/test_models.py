@@ -65,7 +65,7 @@ def test_forward_and_log_prob_shapes(preset, channels, num_levels):
     params = model(images)
     assert params.shape == (4, channels * model.head.params_per_subpixel, 6, 4)
     log_p = model.log_prob(images)
-    assert log_p.shape == (4,) and log_p.dtype == torch.float32 and torch.isfinite(log_p).all()
+    assert log_p.shape == (4,) and log_p.dtype == torch.float64 and torch.isfinite(log_p).all()
     assert (log_p < 0).all()
 
 

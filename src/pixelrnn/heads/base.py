@@ -38,8 +38,8 @@ class OutputHead:
             x: integer (B, C, H, W) with values in [0, L − 1].
 
         Returns:
-            (B,) log p(x | params) in nats per image, the sum over all C·H·W sub-pixels; float32 (float64
-            when ``params`` are float64).
+            (B,) log p(x | params) in nats per image, float64: the sum over all C·H·W sub-pixel terms (float32,
+            float64 for float64 ``params``), taken in float64 so that the sum loses nothing.
 
         Raises:
             DataError: ``x`` is not integer, does not fit ``params``, or has a value outside [0, L − 1].

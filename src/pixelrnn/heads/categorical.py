@@ -42,7 +42,7 @@ class Categorical(OutputHead):
         return params.reshape(batch, -1, self.num_levels, height, width)  # (B, C, L, H, W)
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.log_prob_per_subpixel(params, x).sum(dim=(1, 2, 3))  # (B,) nats
+        return self.log_prob_per_subpixel(params, x).sum(dim=(1, 2, 3), dtype=torch.float64)  # (B,) nats
 
     def log_prob_per_subpixel(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self._check(params, x)
@@ -74,7 +74,7 @@ class Bernoulli(OutputHead):
         return channels  # one logit per sub-pixel
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.log_prob_per_subpixel(params, x).sum(dim=(1, 2, 3))  # (B,) nats
+        return self.log_prob_per_subpixel(params, x).sum(dim=(1, 2, 3), dtype=torch.float64)  # (B,) nats
 
     def log_prob_per_subpixel(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self._check(params, x)

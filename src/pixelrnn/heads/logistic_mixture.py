@@ -89,12 +89,13 @@ class DiscretizedLogisticMixture(OutputHead):
             x: integer (B, C, H, W) with values in [0, L − 1].
 
         Returns:
-            (B,) log p(x | params) in nats per image; float32 (float64 when ``params`` are float64).
+            (B,) log p(x | params) in nats per image, float64: the per-pixel terms (float32, float64 for
+            float64 ``params``) are summed in float64.
 
         Raises:
             DataError: ``x`` is not integer, does not fit ``params``, or has a value outside [0, L − 1].
         """
-        return self.log_prob_per_pixel(params, x).sum(dim=(1, 2))  # (B,) nats
+        return self.log_prob_per_pixel(params, x).sum(dim=(1, 2), dtype=torch.float64)  # (B,) nats
 
     def log_prob_per_pixel(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """log p(x_ij | params_ij) of every pixel, all C channels jointly: (B, H, W) nats.

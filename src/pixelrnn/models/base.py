@@ -129,7 +129,7 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
         return [(row, col) for row in range(height) for col in range(width)]
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Exact log-likelihood: float32 (B,) in nats per image (sum over every sub-pixel)."""
+        """Exact log-likelihood: float64 (B,) in nats per image (sum over every sub-pixel, taken in float64)."""
         return self.head.log_prob(self(x, y), x)
 
     def _check_inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> None:

@@ -200,7 +200,7 @@ class Trainer:
             with sync:
                 with autocast(self.runtime.device, self.config.precision):
                     params = self.network(micro_images, micro_labels if self.conditional else None)
-                nats = -self.model.head.log_prob(params, micro_images)  # (b,) nats per image, scored in float32
+                nats = -self.model.head.log_prob(params, micro_images)  # (b,) nats per image, float64 sums
                 (nats.sum() / (batch_size * dims)).backward()  # mean nats per dimension over the whole batch
             total_nats += nats.detach().sum()
         if self.config.grad_clip > 0:
