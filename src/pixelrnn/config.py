@@ -8,6 +8,7 @@ out-of-range values with a one-line :class:`~pixelrnn.errors.ConfigError`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -190,6 +191,10 @@ class TrainConfig:
             (``ModelConfig.weight_norm``), run once at the start of a new run (100, as the PixelCNN++ reference).
         ema_decay: keep an exponential moving average of the weights with this decay (0: off), used for
             validation, test, sample grids and as the checkpoint's default weights (PixelCNN++ uses 0.9995).
+        checkpoint_every: also save ``last.pt`` inside an epoch every N steps (0: only at the end of an epoch);
+            a resumed run continues from a mid-epoch checkpoint exactly.
+        checkpoint_minutes: also save ``last.pt`` inside an epoch when this many minutes have passed since the last
+            save (0: off), so that a long epoch (hours for the CIFAR-10 PixelRNNs on a CPU) loses at most that much.
         sample_every: write a sample grid every N epochs (0: never).
         num_samples: images in each sample grid.
         log_every: write a training line to ``metrics.jsonl`` every N steps.
@@ -222,6 +227,8 @@ class TrainConfig:
     channels_last: bool = False
     init_batch_size: int = 100
     ema_decay: float = 0.0
+    checkpoint_every: int = 0
+    checkpoint_minutes: float = 10.0
     sample_every: int = 1
     num_samples: int = 16
     log_every: int = 10
@@ -233,6 +240,10 @@ class TrainConfig:
     recipe: str = ""
 
     def validate(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{field.name} must be a finite number, got {value}")
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         for field_name in ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "num_samples",
@@ -248,8 +259,10 @@ class TrainConfig:
                 raise ConfigError(f"{field_name} must be in (0, 1), got {getattr(self, field_name)}")
         if not 0 < self.lr_decay <= 1 or not 0 < self.plateau_factor < 1:
             raise ConfigError("lr_decay must be in (0, 1] and plateau_factor in (0, 1)")
-        if self.weight_decay < 0 or self.grad_clip < 0 or self.sample_every < 0 or self.plateau_patience < 0:
-            raise ConfigError("weight_decay, grad_clip, sample_every and plateau_patience must be >= 0")
+        for field_name in ("weight_decay", "grad_clip", "sample_every", "plateau_patience", "checkpoint_every",
+                           "checkpoint_minutes"):
+            if getattr(self, field_name) < 0:
+                raise ConfigError(f"{field_name} must be >= 0, got {getattr(self, field_name)}")
         _check_choice("precision", self.precision, PRECISIONS)
         for tracker in self.log:
             _check_choice("tracker", tracker, TRACKERS)

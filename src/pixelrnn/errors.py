@@ -23,6 +23,19 @@ class CheckpointError(PixelRNNError):
     """A checkpoint that is missing, corrupt, or was written by an incompatible version."""
 
 
+class WriteError(PixelRNNError, OSError):
+    """A file that cannot be written: no space left, no permission, a read-only folder."""
+
+
+class RunFolderError(PixelRNNError):
+    """A run folder that cannot be used as asked: it holds another run, another process trains in it, or its
+    checkpoint is not the run's."""
+
+
+class TrainingDiverged(PixelRNNError):
+    """The loss or the weights became non-finite; the last finite checkpoint is kept."""
+
+
 def describe_shape(shape: tuple[int, ...]) -> str:
     """``(3, 32, 32)`` → ``3×32×32``, as every message writes a shape."""
     return "×".join(str(size) for size in shape)

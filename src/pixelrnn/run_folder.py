@@ -11,19 +11,32 @@ checkpoint they read, so that ``pixelrnn compare`` can show FID and
 classification accuracy next to bits/dim without anyone copying numbers by hand. A checkpoint outside a run folder
 records nothing. Each line holds ``kind`` (``fid`` or ``classify``), the checkpoint's file name, the Unix time and
 the measurement itself (its value and what it was measured on: data set, split, N, feature network).
+
+:func:`claimed_run_folder` is how ``train`` takes a run folder: it holds ``.lock`` (so a second ``train`` on the
+folder stops with one line), clears the temporary files of killed writers, refuses to start a new run over a
+trained one unless told to ``overwrite`` it, and :func:`check_resumable` refuses a ``last.pt`` that is not the run's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pixelrnn.errors import RunFolderError, WriteError
+from pixelrnn.io import file_lock, remove_stale_temporaries, write_json
+
 CONFIG_FILE, METRICS_FILE, EVALUATIONS_FILE = "config.json", "metrics.jsonl", "evaluations.jsonl"
 LAST_CHECKPOINT, BEST_CHECKPOINT, LOSS_CURVE, SAMPLES_FOLDER = "last.pt", "best.pt", "loss_curve.png", "samples"
+LOCK_FILE = ".lock"
+# what a run leaves in its folder; --overwrite removes exactly these (anything else in the folder stays)
+RUN_FILES = (LAST_CHECKPOINT, BEST_CHECKPOINT, METRICS_FILE, EVALUATIONS_FILE, LOSS_CURVE, SAMPLES_FOLDER, CONFIG_FILE)
 
 
 def read_run_config(folder: str | Path) -> dict[str, Any] | None:
@@ -39,10 +52,82 @@ def read_run_config(folder: str | Path) -> dict[str, Any] | None:
 
 
 def write_run_config(folder: str | Path, run_config: dict[str, Any]) -> Path:
-    """Write ``config.json`` of a run folder (indented JSON)."""
-    path = Path(folder) / CONFIG_FILE
-    path.write_text(json.dumps(run_config, indent=2) + "\n")
-    return path
+    """Write ``config.json`` of a run folder (indented JSON, atomically)."""
+    return write_json(Path(folder) / CONFIG_FILE, run_config)
+
+
+@contextlib.contextmanager
+def claimed_run_folder(folder: str | Path, resume: bool, overwrite: bool = False) -> Iterator[Path]:
+    """Hold ``folder`` for one training process (created if missing) while the ``with`` block runs.
+
+    Args:
+        resume: the run continues from ``last.pt``, which must exist.
+        overwrite: a new run may replace the run the folder holds (its :data:`RUN_FILES` are deleted first).
+
+    Raises:
+        RunFolderError: another process trains in the folder; it holds a run and neither ``resume`` nor
+            ``overwrite`` was asked; or ``resume`` finds no ``last.pt``.
+        WriteError: the folder cannot be created or written.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = file_lock(folder / LOCK_FILE, wait=False)
+        descriptor = lock.__enter__()
+    except OSError as error:
+        raise WriteError(f"cannot write the run folder {folder}: {error.strerror or error}") from error
+    try:
+        if descriptor is None:
+            raise RunFolderError(f"another process is training in {folder} (it holds {folder / LOCK_FILE}); "
+                                 "wait for it to end, or choose another --run-dir")
+        for folder_with_temporaries in (folder, folder / SAMPLES_FOLDER):
+            remove_stale_temporaries(folder_with_temporaries)
+        _check_start(folder, resume, overwrite)
+        yield folder
+    except BaseException:
+        if created and [path.name for path in folder.iterdir()] == [LOCK_FILE]:  # a start that failed at once
+            (folder / LOCK_FILE).unlink()
+            folder.rmdir()
+        raise
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _check_start(folder: Path, resume: bool, overwrite: bool) -> None:
+    trained = [name for name in (LAST_CHECKPOINT, BEST_CHECKPOINT) if (folder / name).exists()]
+    if resume:
+        if LAST_CHECKPOINT not in trained:
+            raise RunFolderError(f"nothing to resume: {folder} holds no {LAST_CHECKPOINT} (drop --resume to start "
+                                 "a new run there)")
+        return
+    metrics = folder / METRICS_FILE
+    if not trained and not (metrics.is_file() and metrics.stat().st_size):
+        return
+    if not overwrite:
+        held = ", ".join(trained) or METRICS_FILE
+        raise RunFolderError(f"{folder} already holds a run ({held}): continue it with --resume, or replace it "
+                             "with --overwrite")
+    for name in RUN_FILES:
+        path = folder / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def check_resumable(folder: str | Path, checkpoint: dict[str, Any]) -> None:
+    """Refuse to resume from a ``last.pt`` whose model or data is not the run's (as ``config.json`` records it;
+    a folder without a readable ``config.json`` has nothing to compare with and passes)."""
+    run_config = read_run_config(folder)
+    if run_config is None:
+        return
+    stored_data = checkpoint.get("data", {}).get("config")
+    for what, ours, theirs in (("model", run_config["model"], checkpoint["model_config"]),
+                               ("data", run_config.get("data"), stored_data)):
+        if ours is not None and theirs is not None:
+            differing = sorted(key for key in set(ours) & set(theirs) if ours[key] != theirs[key])
+            if not differing:  # fields one version of pixelrnn has and the other not are no mismatch
+                continue
+            raise RunFolderError(f"{Path(folder) / LAST_CHECKPOINT} is not this run's checkpoint: its {what} "
+                                 f"differs from {CONFIG_FILE}'s in {', '.join(differing[:5])}")
 
 
 def read_json_lines(path: str | Path) -> list[dict[str, Any]]:

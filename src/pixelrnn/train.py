@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, from_dict
 from pixelrnn.data import check_data_fits_model, load_dataset
 from pixelrnn.errors import CheckpointError, DataError
 from pixelrnn.models import build_model, model_config, training_defaults
-from pixelrnn.runtime import process_seed, seed_everything, setup_runtime, teardown_runtime
+from pixelrnn.run_folder import check_resumable, claimed_run_folder
+from pixelrnn.runtime import is_main_process, process_seed, seed_everything, setup_runtime, teardown_runtime
 from pixelrnn.training.trainer import Trainer, TrainResult
 
 
@@ -23,6 +25,7 @@ def train(
     resume: bool = False,
     train_overrides: dict[str, Any] | None = None,
     conditional: bool = False,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train a model and evaluate it exactly on the test split.
 
@@ -37,12 +40,25 @@ def train(
             checkpoint, the training settings too, with ``train_overrides`` applied (e.g. a larger ``epochs``).
         train_overrides: TrainConfig fields to change when resuming.
         conditional: condition the model on the data set's class labels (p(x | y) instead of p(x)).
+        overwrite: a new run may replace the trained run that ``run_dir`` holds (else that is refused).
 
     Returns:
         The run's result, with the exact test NLL (None when interrupted by Ctrl-C).
+
+    Raises:
+        RunFolderError: ``run_dir`` holds a run (and neither ``resume`` nor ``overwrite``), another process trains
+            in it, or its ``last.pt`` is not the run's (see :func:`pixelrnn.run_folder.claimed_run_folder`).
     """
+    claim = claimed_run_folder(run_dir, resume, overwrite) if is_main_process() else contextlib.nullcontext()
+    with claim:
+        return _train(Path(run_dir), data, model, model_overrides, config, resume, train_overrides, conditional)
+
+
+def _train(run_dir: Path, data: DataConfig | None, model: str, model_overrides: dict[str, Any] | None,
+           config: TrainConfig | None, resume: bool, train_overrides: dict[str, Any] | None,
+           conditional: bool) -> TrainResult:
     if resume:
-        data, model_cfg, config = _resumed_configs(Path(run_dir), train_overrides or {})
+        data, model_cfg, config = _resumed_configs(run_dir, train_overrides or {})
     else:
         data, config = data or DataConfig(), config or TrainConfig(**training_defaults(model))
         config.validate()
@@ -65,6 +81,7 @@ def train(
 
 def _resumed_configs(run_dir: Path, train_overrides: dict[str, Any]) -> tuple[DataConfig, ModelConfig, TrainConfig]:
     checkpoint = load_checkpoint(run_dir / "last.pt")
+    check_resumable(run_dir, checkpoint)
     stored_data = checkpoint["data"].get("config")
     if stored_data is None or checkpoint.get("train_config") is None:
         raise CheckpointError(f"{run_dir / 'last.pt'} holds no data or training settings to resume with")

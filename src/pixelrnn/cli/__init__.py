@@ -1,8 +1,9 @@
 """The ``pixelrnn`` command line: one module per subcommand (``add_arguments(parser)`` + ``run(args)``).
 
-User mistakes (a missing file, a corrupt checkpoint, an unknown name, an out-of-range value) end with one
-line on stderr, ``pixelrnn: error: ...``, and exit status 2; an interrupted training run exits with 130
-after saving its checkpoint.
+User mistakes (a missing file, a corrupt checkpoint, an unknown name, an out-of-range value) and a file system that
+refuses a write (no permission, no space) end with one line on stderr, ``pixelrnn: error: ...``, and exit status 2;
+a training run stopped by Ctrl-C (SIGINT) or SIGTERM saves its checkpoint at the next step boundary and exits with
+130 or 143.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         return SUBCOMMANDS[args.command].run(args)
     except PixelRNNError as error:
         print(f"pixelrnn: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the file system refused (no permission, no space, read-only): the user's to fix
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"pixelrnn: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pixelrnn: interrupted", file=sys.stderr)

@@ -45,8 +45,8 @@ def positive_int(text: str) -> int:
 
 def non_negative_float(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
@@ -69,7 +69,8 @@ MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "ke
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
                 "adam_beta1", "adam_beta2", "init_batch_size",
                 "schedule", "lr_decay", "grad_clip", "grad_accum", "sample_every", "num_samples", "log_every",
-                "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode")
+                "seed", "device", "precision", "compile", "channels_last", "log", "wandb_project", "wandb_mode",
+                "checkpoint_every", "checkpoint_minutes")
 
 
 # argparse destination → DataConfig field, from the config's flag names (``--data-path`` → ``path``)
@@ -122,6 +123,11 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
                  "init_batch_size"):
         opt.add_argument(f"--{name.replace('_', '-')}", type=positive_int)
     opt.add_argument("--sample-every", type=int, help="sample grid every N epochs (0: never)")
+    opt.add_argument("--checkpoint-every", type=int,
+                     help="also save last.pt every N steps inside an epoch (default 0: at the end of every epoch)")
+    opt.add_argument("--checkpoint-minutes", type=non_negative_float,
+                     help="also save last.pt inside an epoch after this many minutes since the last save "
+                          "(default 10; 0: off)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS)
     opt.add_argument("--schedule", choices=SCHEDULES)
     for name in ("lr", "weight_decay", "lr_decay", "grad_clip"):

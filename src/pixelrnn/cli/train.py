@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelrnn.cli.common import (
     TRAIN_FIELDS,
@@ -20,12 +21,17 @@ from pixelrnn.errors import PixelRNNError
 from pixelrnn.models import training_defaults
 from pixelrnn.runtime import is_main_process
 
+if TYPE_CHECKING:
+    from pixelrnn.training.trainer import TrainResult
+
 HELP = "train a model; writes a run folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default="runs/default", help="output folder (default: runs/default)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from last.pt")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run that --run-dir holds (without it, a trained run folder is refused)")
     parser.add_argument("--recipe", help="train a paper row as the paper did (see `pixelrnn recipes`); the flags "
                                          "given win over its settings, e.g. --data-path, --epochs, --device")
     add_training_flags(parser)
@@ -38,15 +44,16 @@ def run(args: argparse.Namespace) -> int:
     train_values = given_fields(args, TRAIN_FIELDS)
     model_overrides = model_fields_given(args)
     if args.resume:
+        if args.overwrite:
+            raise PixelRNNError("--resume continues the run in --run-dir and --overwrite replaces it: give one")
         result = train(args.run_dir, resume=True, train_overrides=train_values)
     else:
         model, data, model_overrides, config = _train_settings(args, model_overrides, train_values)
         result = train(args.run_dir, data=data, model=model, model_overrides=model_overrides, config=config,
-                       conditional=args.conditional)
+                       conditional=args.conditional, overwrite=args.overwrite)
     if result.interrupted:
-        print(f"interrupted at step {result.steps}; checkpoint saved to {result.run_dir / 'last.pt'} "
-              f"(continue with: pixelrnn train --run-dir {result.run_dir} --resume)", file=sys.stderr)
-        return 130
+        _report_stop(result)
+        return 128 + (result.signal_number or 2)
     if not is_main_process():
         return 0
     if result.test is not None:
@@ -79,6 +86,17 @@ def _train_settings(args: argparse.Namespace, model_overrides: dict[str, Any],
     if is_main_process():
         print(describe(recipe), flush=True)
     return recipe.model, data, overrides, config
+
+
+def _report_stop(result: TrainResult) -> None:
+    """One line on stderr: where the stopped run was saved and how to continue it."""
+    if not is_main_process():
+        return
+    name = signal.Signals(result.signal_number or 2).name
+    saved = (f"checkpoint saved at step {result.steps}" if result.saved else
+             f"a second {name} stopped it inside a step: the previous checkpoint is kept")
+    print(f"stopped by {name}; {saved} in {result.run_dir / 'last.pt'} (continue with: pixelrnn train --run-dir "
+          f"{result.run_dir} --resume)", file=sys.stderr)
 
 
 def _levels_of(run_dir: Path) -> int:

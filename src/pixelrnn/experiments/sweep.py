@@ -17,15 +17,12 @@ visited, so it would never resume it.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import multiprocessing
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +37,9 @@ from pixelrnn.experiments.sweep_study import (
     record_finished,
     start_trial,
     trials_of,
-    write_json_atomically,
     write_or_check_sweep_file,
 )
+from pixelrnn.io import file_lock, write_json
 from pixelrnn.training.trainer import TrainResult
 
 logger = logging.getLogger("pixelrnn")
@@ -80,7 +77,7 @@ def run_sweep(spec: SweepSpec, points: list[SweepPoint] | None = None) -> SweepR
     points = points if points is not None else grid_points(spec.grid)
     for point in points:
         point_configs(spec, point)
-    with _locked(spec.sweep_dir / LOCK_FILE):  # one process at a time creates or checks the sweep's files
+    with file_lock(spec.sweep_dir / LOCK_FILE):  # one process at a time creates or checks the sweep's files
         write_or_check_sweep_file(spec)
         open_study(spec)  # creates the study (and its tables) before any worker starts
     unfinished = [point for point in points if _read_result(spec.sweep_dir / point.name) is None]
@@ -113,7 +110,7 @@ def _visit(spec: SweepSpec, study: Any, point: SweepPoint) -> str:
     run_dir = spec.sweep_dir / point.name
     if _read_result(run_dir) is not None and trials_of(study, point, "COMPLETE"):
         return "skipped"  # the common case on a re-run: touch nothing
-    with _locked(run_dir / CLAIM_FILE, wait=False) as claim:
+    with file_lock(run_dir / CLAIM_FILE, wait=False) as claim:
         if claim is None:
             return "skipped"  # another live process trains it
         result = _read_result(run_dir)
@@ -125,23 +122,6 @@ def _visit(spec: SweepSpec, study: Any, point: SweepPoint) -> str:
             return _train_point(spec, study, point, run_dir)
         finally:
             os.ftruncate(claim, 0)
-
-
-@contextlib.contextmanager
-def _locked(path: Path, wait: bool = True) -> Iterator[int | None]:
-    """An exclusive ``flock`` on ``path`` (created if missing): its descriptor, or None when ``wait`` is False and
-    another process holds it. The kernel releases the lock when the holder exits, however it exits."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield None
-            return
-        yield descriptor
-    finally:
-        os.close(descriptor)
 
 
 def _train_point(spec: SweepSpec, study: Any, point: SweepPoint, run_dir: Path) -> str:
@@ -173,7 +153,7 @@ def _train(run_dir: Path, spec: SweepSpec, point: SweepPoint, resume: bool) -> T
         except CheckpointError as error:
             logger.warning(f"sweep: cannot resume {point.name} ({error}); training it from the start")
     return train(run_dir, data=configs.data, model=configs.model, model_overrides=configs.model_overrides,
-                 config=configs.train, conditional=configs.conditional)
+                 config=configs.train, conditional=configs.conditional, overwrite=resume)  # an unusable last.pt
 
 
 def _write_result(run_dir: Path, point: SweepPoint, result: TrainResult) -> dict[str, Any]:
@@ -184,7 +164,7 @@ def _write_result(run_dir: Path, point: SweepPoint, result: TrainResult) -> dict
                "best_valid_bits_per_dim": result.best_valid_bits_per_dim, "valid_split": result.valid_split,
                "test": {"bits_per_dim": test.bits_per_dim, "nats_per_image": test.nats_per_image,
                         "num_images": test.num_images}}
-    write_json_atomically(run_dir / RESULT_FILE, summary)
+    write_json(run_dir / RESULT_FILE, summary)
     return summary
 
 

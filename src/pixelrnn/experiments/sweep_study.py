@@ -14,11 +14,11 @@ import os
 import random
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 from pixelrnn.errors import ConfigError, PixelRNNError
 from pixelrnn.experiments.sweep_grid import SweepPoint, SweepSpec
+from pixelrnn.io import write_json
 
 SWEEP_FILE = "sweep.json"
 
@@ -38,19 +38,12 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def write_json_atomically(path: Path, content: dict[str, Any]) -> None:
-    """Write ``content`` as JSON through a temporary file and a rename, so readers never see half of it."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(temporary, path)
-
-
 def write_or_check_sweep_file(spec: SweepSpec) -> None:
     """Write ``sweep.json`` (grid, fixed settings, study, command) or check that it describes this sweep."""
     spec.sweep_dir.mkdir(parents=True, exist_ok=True)
     path = spec.sweep_dir / SWEEP_FILE
     if not path.is_file():
-        write_json_atomically(path, {**spec.identity(), "study_name": spec.name, "storage": spec.storage_url,
+        write_json(path, {**spec.identity(), "study_name": spec.name, "storage": spec.storage_url,
                                      "command": spec.command})
         return
     try:

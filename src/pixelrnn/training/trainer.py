@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +37,14 @@ from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_json_lines,
 from pixelrnn.runtime import Runtime, autocast, broadcast_tensors
 from pixelrnn.sampling import draw
 from pixelrnn.training.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
+from pixelrnn.training.stopping import (
+    CheckpointCadence,
+    StopRequested,
+    StopSignals,
+    agree,
+    check_finite_loss,
+    check_finite_weights,
+)
 from pixelrnn.training.tracking import Tracker, close_trackers, make_trackers, metric_scalars, require_packages
 
 logger = logging.getLogger("pixelrnn")
@@ -46,7 +55,9 @@ class TrainResult:
     """What a finished (or interrupted) run produced. Bits/dim are None when not measured.
 
     ``valid_split`` names the split that ``best_valid_bits_per_dim`` was measured on: ``valid``, or ``test`` for a
-    data set without validation images.
+    data set without validation images. An ``interrupted`` run names the ``signal_number`` that stopped it (2:
+    SIGINT, 15: SIGTERM) and whether ``last.pt`` was ``saved`` at the step it stopped at (False after a second
+    signal inside a step: the checkpoint before it is kept).
     """
 
     run_dir: Path
@@ -56,6 +67,8 @@ class TrainResult:
     test: NLLResult | None
     interrupted: bool = False
     valid_split: str = "valid"
+    signal_number: int | None = None
+    saved: bool = True
 
 
 class Trainer:
@@ -90,33 +103,45 @@ class Trainer:
         planned = config.epochs * self.steps_per_epoch
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
-        self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best_valid_bits_per_dim": None}
+        self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best_valid_bits_per_dim": None,
+                                         "end_pending": None}  # "epoch" / "max_steps": validation still to do
+        self.signals = StopSignals()
+        self.cadence = CheckpointCadence(config.checkpoint_every, config.checkpoint_minutes)
+        self.saved_step: int | None = None  # the step of the last last.pt written
         self.metrics_path = self.run_dir / METRICS_FILE
         self.trackers: list[Tracker] = []  # opened by fit, on the main process only
 
     # ----------------------------------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train until ``epochs`` or ``max_steps``, then evaluate the test split exactly; Ctrl-C saves ``last.pt``.
+        """Train until ``epochs`` or ``max_steps``, then evaluate the test split exactly.
 
-        The trackers named in ``config.log`` are opened first (main process) and closed however ``fit`` ends.
+        SIGINT (Ctrl-C) and SIGTERM stop the run at the next step boundary and save ``last.pt`` there
+        (:mod:`pixelrnn.training.stopping`); a non-finite loss or weight stops it with :class:`TrainingDiverged`,
+        saving nothing. The trackers named in ``config.log`` are opened first (main process) and closed however
+        ``fit`` ends.
         """
         self._start(resume)
         try:
-            while self.progress["step"] < self.total_steps:
-                self._train_epoch()
-                if self.progress["batch_in_epoch"] == 0:  # the epoch ran to its end
+            with self.signals:
+                if self.progress["end_pending"]:  # stopped while closing an epoch: close it now
                     self._end_epoch()
-            if self.progress["batch_in_epoch"] > 0:  # stopped inside an epoch by max_steps: close it off
-                self._validate()
+                while self.progress["step"] < self.total_steps:
+                    self._train_epoch()
+                    if self.progress["end_pending"]:
+                        self._stop_if_asked()
+                        self._end_epoch()
+                    self._stop_if_asked()
+                test = self._evaluate(self.data.test)
+                self._log({"kind": "test", **_nll_fields(test)})
+                self._plot_curves()
+                return self._result(test=test)
+        except KeyboardInterrupt as stop:
+            at_boundary = getattr(stop, "at_boundary", True)
+            if at_boundary:
                 self.save("last.pt")
-            test = self._evaluate(self.data.test)
-            self._log({"kind": "test", **_nll_fields(test)})
-            self._plot_curves()
-            return self._result(test=test)
-        except KeyboardInterrupt:
-            self.save("last.pt")
-            return self._result(test=None, interrupted=True)
-        finally:  # also after Ctrl-C or an error: the trackers flush what they hold
+            return self._result(test=None, interrupted=True, signal_number=getattr(stop, "signal_number", 2),
+                                saved=at_boundary)
+        finally:  # also after a stop or an error: the trackers flush what they hold
             close_trackers(self.trackers)
             self.trackers = []
 
@@ -169,23 +194,45 @@ class Trainer:
                    mininterval=0.1 if sys.stderr.isatty() else 30.0)  # a log file gets a line per 30 s
         started, seen = time.perf_counter(), 0
         for images, labels in batches:
-            nats = self._train_step(images.to(self.runtime.device), labels.to(self.runtime.device))
-            self.progress["step"] += 1
-            self.progress["batch_in_epoch"] += 1
-            seen += images.shape[0]
-            bits = nats_to_bits_per_dim(nats, images[0].numel())
-            bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{bits:.3f}", refresh=False)  # shown at the update's pace
+            with self.signals.deferred():  # the step and its record, whole: a signal waits for the boundary
+                nats = self._train_step(images.to(self.runtime.device), labels.to(self.runtime.device))
+                seen += images.shape[0]
+                self._advance(nats, images[0].numel(), seen * self.runtime.world_size / (time.perf_counter() - started))
+            bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{nats_to_bits_per_dim(nats, images[0].numel()):.3f}",
+                            refresh=False)  # shown at the update's pace
             bar.update(1)
-            if self.progress["step"] % self.config.log_every == 0:
-                self._log({"kind": "train", "nats_per_image": nats, "bits_per_dim": bits,
-                           "lr": self.optimizer.param_groups[0]["lr"],
-                           "images_per_second": seen * self.runtime.world_size / (time.perf_counter() - started)})
-            if self.progress["step"] >= self.total_steps:
+            if self.progress["step"] >= self.total_steps or self.progress["end_pending"]:
                 break
+            self._step_boundary()
         bar.close()
+
+    def _advance(self, nats: float, dims: int, images_per_second: float) -> None:
+        """Count a finished step (closing the epoch after its last batch, or at ``max_steps``), log it."""
+        check_finite_loss(nats, self.progress["step"] + 1, self.saved_step)
+        self.progress["step"] += 1
+        self.progress["batch_in_epoch"] += 1
+        if self.progress["step"] % self.config.log_every == 0:
+            self._log({"kind": "train", "nats_per_image": nats, "bits_per_dim": nats_to_bits_per_dim(nats, dims),
+                       "lr": self.optimizer.param_groups[0]["lr"], "images_per_second": images_per_second})
         if self.progress["batch_in_epoch"] >= self.steps_per_epoch:
-            self.progress["epoch"] += 1
-            self.progress["batch_in_epoch"] = 0
+            self.progress.update(epoch=self.progress["epoch"] + 1, batch_in_epoch=0, end_pending="epoch")
+        elif self.progress["step"] >= self.total_steps:  # stopped inside an epoch by max_steps
+            self.progress["end_pending"] = "max_steps"
+
+    def _step_boundary(self) -> None:
+        """Between two steps: stop on a recorded signal, save ``last.pt`` when the cadence says so (every process
+        agrees on both)."""
+        stop, save = agree(self.runtime, self.signals.pending is not None,
+                           self.cadence.due(self.progress["step"]))
+        if stop:
+            raise StopRequested(self.signals.pending or signal.SIGTERM)
+        if save:
+            self.save("last.pt")
+
+    def _stop_if_asked(self) -> None:
+        """Stop here if a signal was recorded (on any process)."""
+        if agree(self.runtime, self.signals.pending is not None)[0]:
+            raise StopRequested(self.signals.pending or signal.SIGTERM)
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """One optimizer step over a batch split into ``grad_accum`` micro-batches; returns its mean nats/image."""
@@ -213,14 +260,22 @@ class Trainer:
         return total_nats.item() / batch_size
 
     def _end_epoch(self) -> None:
-        valid_bits = self._validate()
-        if self.scheduler is not None and not is_per_step(self.scheduler):
-            self.scheduler.step(valid_bits)
+        """Validate (and at a full epoch's end draw the sample grid), then record the epoch whole: the
+        ``valid`` line, ``best.pt``, the plateau schedule's step and ``last.pt``. A stop during validation or
+        sampling saves the run with the epoch's close still pending, and the resumed run closes it again."""
+        full_epoch = self.progress["end_pending"] == "epoch"
+        split = self.valid_split
+        result = self._evaluate(getattr(self.data, split))
         epoch = self.progress["epoch"]
-        if self.config.sample_every and epoch % self.config.sample_every == 0 and self.runtime.is_main:
+        if full_epoch and self.config.sample_every and epoch % self.config.sample_every == 0 and self.runtime.is_main:
             self.write_samples(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", seed=self.config.seed + epoch)
+        with self.signals.deferred():
+            self._record_validation(split, result)
+            if full_epoch and self.scheduler is not None and not is_per_step(self.scheduler):
+                self.scheduler.step(result.bits_per_dim)
+            self.progress["end_pending"] = None
+            self.save("last.pt")
         self._plot_curves()
-        self.save("last.pt")
 
     # ------------------------------------------------------------------------------------- evaluation
     def _evaluate(self, split: ImageSplit) -> NLLResult:
@@ -240,17 +295,14 @@ class Trainer:
         is what papers report)."""
         return "valid" if len(self.data.valid) else "test"
 
-    def _validate(self) -> float:
-        """Exact bits/dim on :attr:`valid_split`, logged as a ``valid`` line naming its ``split``; saves
-        ``best.pt`` when it improved."""
-        split = self.valid_split
-        result = self._evaluate(getattr(self.data, split))
+    def _record_validation(self, split: str, result: NLLResult) -> None:
+        """Log the exact bits/dim on :attr:`valid_split` as a ``valid`` line naming its ``split``; save ``best.pt``
+        when it improved."""
         self._log({"kind": "valid", "split": split, **_nll_fields(result)})
         best = self.progress["best_valid_bits_per_dim"]
         if best is None or result.bits_per_dim < best:
             self.progress["best_valid_bits_per_dim"] = result.bits_per_dim
             self.save("best.pt")
-        return result.bits_per_dim
 
     def write_samples(self, path: Path, seed: int) -> Path:
         """Draw ``num_samples`` images (cycling through the classes when conditional) into a PNG grid."""
@@ -277,7 +329,13 @@ class Trainer:
         )
 
     def save(self, name: str) -> Path:
-        return save_checkpoint(self.checkpoint(), self.run_dir / name, self.runtime)
+        """Write the checkpoint ``name`` (``last.pt``, ``best.pt``); never one of non-finite weights."""
+        check_finite_weights(self.model, self.progress["step"], self.saved_step)
+        path = save_checkpoint(self.checkpoint(), self.run_dir / name, self.runtime)
+        if name == "last.pt":
+            self.saved_step = self.progress["step"]
+            self.cadence.saved()
+        return path
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         """Load weights, optimizer, scheduler, RNG state and progress from a ``checkpoint()`` dict."""
@@ -292,7 +350,8 @@ class Trainer:
         torch.set_rng_state(checkpoint["rng"]["torch"].cpu())
         if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([state.cpu() for state in checkpoint["rng"]["cuda"]])
-        self.progress = dict(checkpoint["progress"])
+        self.progress = {"end_pending": None, **checkpoint["progress"]}
+        self.saved_step = self.progress["step"]
         if self.runtime.is_main:  # forget metrics logged after this checkpoint, they will be logged again
             kept = [line for line in read_json_lines(self.metrics_path) if line["step"] <= self.progress["step"]]
             self.metrics_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
@@ -322,9 +381,11 @@ class Trainer:
         save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels),
                          valid_label="validation" if self.valid_split == "valid" else "test (validation)")
 
-    def _result(self, test: NLLResult | None, interrupted: bool = False) -> TrainResult:
+    def _result(self, test: NLLResult | None, interrupted: bool = False, signal_number: int | None = None,
+                saved: bool = True) -> TrainResult:
         return TrainResult(self.run_dir, self.progress["step"], self.progress["epoch"],
-                           self.progress["best_valid_bits_per_dim"], test, interrupted, self.valid_split)
+                           self.progress["best_valid_bits_per_dim"], test, interrupted, self.valid_split,
+                           signal_number, saved)
 
 
 def _nll_fields(result: NLLResult) -> dict[str, Any]:
