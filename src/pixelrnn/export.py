@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pixelrnn._version import __version__
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags, from_dict, to_dict
-from pixelrnn.errors import CheckpointError
+from pixelrnn.errors import CheckpointError, WriteError
+from pixelrnn.io import atomic_write, write_json
 from pixelrnn.models import MODELS, build_model
 from pixelrnn.run_folder import METRICS_FILE, checkpoint_folder, read_json_lines
 
@@ -29,16 +31,34 @@ def export_model(checkpoint_path: str | Path, directory: str | Path) -> Path:
     """Write ``config.json``, ``model.safetensors`` and ``README.md`` for a checkpoint into ``directory``."""
     checkpoint = load_checkpoint(checkpoint_path)
     model = model_from_checkpoint(checkpoint)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _export_folder(Path(directory))
     config = {"library_name": "pixelrnn", "pixelrnn_version": __version__, "architecture": type(model).__name__,
               "model_config": to_dict(model.config), "data": _plain(checkpoint["data"]),
               "train_config": checkpoint.get("train_config"), "averaged_weights": checkpoint.get("ema") is not None}
-    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
-    save_file(weights, directory / WEIGHTS_NAME, metadata={"format": "pt"})
-    test = _test_metrics(Path(checkpoint_path))
-    (directory / CARD_NAME).write_text(model_card(config, test))
+    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"}))
+    write_json(directory / CONFIG_NAME, config)
+    card = model_card(config, _test_metrics(Path(checkpoint_path)))
+    atomic_write(directory / CARD_NAME, lambda tmp: tmp.write_text(card))
+    return directory
+
+
+def _export_folder(directory: Path) -> Path:
+    """``directory``, created if missing; an earlier export there is replaced, anything else is refused."""
+    if directory.exists() and not directory.is_dir():
+        raise WriteError(f"cannot export to {directory}: it is a file (name a new or empty folder)")
+    if directory.is_dir() and any(directory.iterdir()):
+        try:
+            ours = json.loads((directory / CONFIG_NAME).read_text()).get("library_name") == "pixelrnn"
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours or (directory / "last.pt").exists():
+            raise WriteError(f"cannot export to {directory}: it holds other files (name a new or empty folder, or "
+                             "an earlier export to replace)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WriteError(f"cannot export to {directory}: {error.strerror or error}") from error
     return directory
 
 
@@ -53,7 +73,7 @@ def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
         config = json.loads((directory / CONFIG_NAME).read_text())
         model = build_model(from_dict(ModelConfig, config["model_config"]))
         model.load_state_dict(load_file(directory / WEIGHTS_NAME))
-    except (OSError, KeyError, ValueError, RuntimeError) as error:
+    except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{directory} is not a pixelrnn export ({reason[:160]})") from error
     return model.to(device).eval()

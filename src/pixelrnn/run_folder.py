@@ -101,13 +101,11 @@ def _check_start(folder: Path, resume: bool, overwrite: bool) -> None:
             raise RunFolderError(f"nothing to resume: {folder} holds no {LAST_CHECKPOINT} (drop --resume to start "
                                  "a new run there)")
         return
-    metrics = folder / METRICS_FILE
-    if not trained and not (metrics.is_file() and metrics.stat().st_size):
+    if not trained:  # at most the metrics of a run killed before its first checkpoint: nothing to lose
         return
     if not overwrite:
-        held = ", ".join(trained) or METRICS_FILE
-        raise RunFolderError(f"{folder} already holds a run ({held}): continue it with --resume, or replace it "
-                             "with --overwrite")
+        raise RunFolderError(f"{folder} already holds a run ({', '.join(trained)}): continue it with --resume, or "
+                             "replace it with --overwrite")
     for name in RUN_FILES:
         path = folder / name
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

@@ -31,6 +31,7 @@ from pixelrnn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoin
 from pixelrnn.config import DataConfig, TrainConfig, to_dict
 from pixelrnn.data import ImageDataset, ImageSplit, iterate_batches
 from pixelrnn.errors import CheckpointError
+from pixelrnn.io import atomic_write
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
 from pixelrnn.plots import save_image_grid, save_loss_curves
 from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_json_lines, write_run_config
@@ -192,19 +193,20 @@ class Trainer:
         bar = tqdm(total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{self.config.epochs}",
                    disable=not self.runtime.is_main, dynamic_ncols=True, leave=False,
                    mininterval=0.1 if sys.stderr.isatty() else 30.0)  # a log file gets a line per 30 s
-        started, seen = time.perf_counter(), 0
-        for images, labels in batches:
-            with self.signals.deferred():  # the step and its record, whole: a signal waits for the boundary
-                nats = self._train_step(images.to(self.runtime.device), labels.to(self.runtime.device))
-                seen += images.shape[0]
-                self._advance(nats, images[0].numel(), seen * self.runtime.world_size / (time.perf_counter() - started))
-            bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{nats_to_bits_per_dim(nats, images[0].numel()):.3f}",
-                            refresh=False)  # shown at the update's pace
-            bar.update(1)
-            if self.progress["step"] >= self.total_steps or self.progress["end_pending"]:
-                break
-            self._step_boundary()
-        bar.close()
+        with bar:  # closed (and cleared) however the epoch ends, so that an error line starts on its own line
+            started, seen = time.perf_counter(), 0
+            for images, labels in batches:
+                with self.signals.deferred():  # the step and its record, whole: a signal waits for the boundary
+                    nats = self._train_step(images.to(self.runtime.device), labels.to(self.runtime.device))
+                    seen += images.shape[0]
+                    self._advance(nats, images[0].numel(),
+                                  seen * self.runtime.world_size / (time.perf_counter() - started))
+                bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{nats_to_bits_per_dim(nats, images[0].numel()):.3f}",
+                                refresh=False)  # shown at the update's pace
+                bar.update(1)
+                if self.progress["step"] >= self.total_steps or self.progress["end_pending"]:
+                    break
+                self._step_boundary()
 
     def _advance(self, nats: float, dims: int, images_per_second: float) -> None:
         """Count a finished step (closing the epoch after its last batch, or at ``max_steps``), log it."""
@@ -352,9 +354,12 @@ class Trainer:
             torch.cuda.set_rng_state_all([state.cpu() for state in checkpoint["rng"]["cuda"]])
         self.progress = {"end_pending": None, **checkpoint["progress"]}
         self.saved_step = self.progress["step"]
-        if self.runtime.is_main:  # forget metrics logged after this checkpoint, they will be logged again
-            kept = [line for line in read_json_lines(self.metrics_path) if line["step"] <= self.progress["step"]]
-            self.metrics_path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+        if self.runtime.is_main:  # forget metrics logged after this checkpoint (the final test line comes after
+            # the last one, at its step): they will be logged again
+            kept = [line for line in read_json_lines(self.metrics_path)
+                    if line["step"] <= self.progress["step"] and line.get("kind") != "test"]
+            atomic_write(self.metrics_path,
+                         lambda tmp: tmp.write_text("".join(json.dumps(line) + "\n" for line in kept)))
 
     def _write_run_config(self) -> None:
         if self.runtime.is_main:
