@@ -307,3 +307,64 @@ def test_a_truncated_export_is_one_line(tmp_path):
         from_pretrained(exported)
     export_model(tmp_path / "run" / "last.pt", exported)  # an earlier export is replaced
     assert from_pretrained(exported) is not None
+
+
+# ----------------------------------------------------------------------------------- bad input, one line each
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A small unconditional and a small class-conditional run."""
+    folder = tmp_path_factory.mktemp("runs")
+    assert main(["train", "--run-dir", str(folder / "plain"), "--max-steps", "2", *CLI_RUN]) == 0
+    assert main(["train", "--run-dir", str(folder / "conditional"), "--max-steps", "2", "--conditional",
+                 *CLI_RUN]) == 0
+    return folder
+
+
+def test_class_labels_that_do_not_fit_the_model_are_one_line(runs, tmp_path, capsys):
+    complete = ["complete", "--test-index", "0", "--keep-rows", "3", "--out", str(tmp_path / "c.png")]
+    _one_line_error(capsys, [*complete, str(runs / "conditional"), "--class", "12"], "--class must be in [0, 9]")
+    _one_line_error(capsys, [*complete, str(runs / "plain"), "--class", "3"], "unconditional")
+    (tmp_path / "a-file").write_text("not a folder")
+    _one_line_error(capsys, [*complete[:-1], str(tmp_path / "a-file" / "c.png"), str(runs / "plain")])
+
+
+def test_more_images_than_memory_holds_is_one_line(runs, capsys):
+    _one_line_error(capsys, ["sample", str(runs / "plain"), "-n", "100000000000"], "GiB", "draw fewer")
+
+
+def test_compare_skips_corrupt_metrics_lines_and_names_an_unreadable_config(runs, tmp_path, capsys):
+    torn = tmp_path / "torn"
+    shutil.copytree(runs / "plain", torn)
+    with (torn / "metrics.jsonl").open("a") as handle:
+        handle.write('garbage\n{"x": 1}\n[1, 2]\n{"kind": "train", "step": 99}\n{"kind": "valid", "st')
+    assert main(["compare", str(runs / "plain"), str(torn), "--out", str(tmp_path / "report")]) == 0
+    broken = tmp_path / "broken"
+    shutil.copytree(runs / "plain", broken)
+    (broken / "config.json").write_text("{not json")
+    _one_line_error(capsys, ["compare", str(broken), "--out", str(tmp_path / "report2")], str(broken))
+
+
+def test_ambiguous_npz_layouts_are_refused_and_unseen_test_labels_warned(tmp_path, caplog):
+    import numpy as np
+
+    from pixelrnn.data import load_dataset
+    from pixelrnn.errors import DataError
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "square.npz", x_train=rng.integers(0, 256, (20, 3, 8, 3), dtype=np.uint8),
+             x_test=rng.integers(0, 256, (10, 3, 8, 3), dtype=np.uint8))
+    with pytest.raises(DataError, match="channels first or last"):
+        load_dataset(DataConfig(name="npz", path=str(tmp_path / "square.npz")))
+    np.savez(tmp_path / "labels.npz", x_train=rng.integers(0, 256, (20, 8, 8), dtype=np.uint8),
+             x_test=rng.integers(0, 256, (10, 8, 8), dtype=np.uint8), y_train=np.zeros(20, dtype=np.int64),
+             y_test=np.full(10, 3, dtype=np.int64))
+    with caplog.at_level("WARNING", logger="pixelrnn"):
+        load_dataset(DataConfig(name="npz", path=str(tmp_path / "labels.npz")))
+    assert "test label(s) 3 never occur in the training images" in caplog.text
+
+
+def test_evaluation_data_flags_without_data_apply_to_the_stored_data_set(runs, capsys):
+    assert main(["eval", str(runs / "plain"), "--max-test-images", "5", "--device", "cpu"]) == 0
+    assert "over 5 images" in capsys.readouterr().out
+    assert main(["eval", str(runs / "plain"), "--device", "cpu"]) == 0
+    assert "over 16 images" in capsys.readouterr().out  # the stored cut

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pixelrnn.checkpoint import load_checkpoint
 from pixelrnn.data import load_dataset
 from pixelrnn.data.formats import read_pngs
 from pixelrnn.errors import ConfigError, DataError, describe_shape
@@ -59,15 +60,25 @@ def complete(checkpoint_path: str | Path | dict, image: torch.Tensor, known: tor
              sampler: str = "auto") -> tuple[torch.Tensor, int]:
     """Sample ``num_samples`` completions of ``known`` (C, H, W; −1 = to sample) from a checkpoint's model.
 
-    ``checkpoint_path`` may be a checkpoint already read (see :func:`pixelrnn.sample.sample`).
+    ``checkpoint_path`` may be a checkpoint already read (see :func:`pixelrnn.sample.sample`). A class-conditional
+    model completes as class ``label`` (None: the classes 0, 1, … in turn).
+
+    Raises:
+        ConfigError: a ``label`` for an unconditional model, or outside [0, num_classes − 1].
 
     Returns:
         (the grid's images int64 (2 + num_samples, C, H, W): original, occluded (unknown = mid level),
         completions; num_levels).
     """
+    checkpoint = checkpoint_path if isinstance(checkpoint_path, dict) else load_checkpoint(checkpoint_path)
+    num_classes = int(checkpoint["model_config"]["num_classes"])
+    if label is not None and not num_classes:
+        raise ConfigError("the model is unconditional: drop --class")
+    if label is not None and not 0 <= label < num_classes:
+        raise ConfigError(f"--class must be in [0, {num_classes - 1}], got {label}")
     known_batch = known.unsqueeze(0).expand(num_samples, *known.shape).clone()  # (N, C, H, W)
     labels = None if label is None else torch.full((num_samples,), label, dtype=torch.long)
-    completions, num_levels = sample(checkpoint_path, num_samples, seed=seed, temperature=temperature,
+    completions, num_levels = sample(checkpoint, num_samples, seed=seed, temperature=temperature,
                                      labels=labels, device=device, sampler=sampler, known=known_batch)
     occluded = torch.where(known >= 0, known, torch.full_like(known, (num_levels - 1) // 2))
     return torch.cat([image[None], occluded[None], completions.cpu()]), num_levels

@@ -22,7 +22,7 @@ from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags,
 from pixelrnn.errors import CheckpointError, WriteError
 from pixelrnn.io import atomic_write, write_json
 from pixelrnn.models import MODELS, build_model
-from pixelrnn.run_folder import METRICS_FILE, checkpoint_folder, read_json_lines
+from pixelrnn.run_folder import checkpoint_folder, read_metrics
 
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
 
@@ -86,7 +86,7 @@ def _plain(value: Any) -> Any:
 
 def _test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
     """The run's final ``test`` line of ``metrics.jsonl`` beside the checkpoint, if there is one."""
-    lines = read_json_lines(checkpoint_folder(checkpoint_path) / METRICS_FILE)
+    lines = read_metrics(checkpoint_folder(checkpoint_path))
     tests = [line for line in lines if line.get("kind") == "test"]
     return tests[-1] if tests else None
 

@@ -144,6 +144,18 @@ def read_json_lines(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def read_metrics(folder: str | Path) -> list[dict[str, Any]]:
+    """The lines of a run folder's ``metrics.jsonl``, oldest first, that have the trainer's form (``kind`` and
+    ``step``; a ``train`` / ``valid`` / ``test`` line also its number ``bits_per_dim``): a torn or foreign line is
+    skipped, never fatal."""
+    def well_formed(line: dict[str, Any]) -> bool:
+        if not isinstance(line.get("kind"), str) or not isinstance(line.get("step"), int):
+            return False
+        return line["kind"] not in ("train", "valid", "test") or isinstance(line.get("bits_per_dim"), (int, float))
+
+    return [line for line in read_json_lines(Path(folder) / METRICS_FILE) if well_formed(line)]
+
+
 def append_json_line(path: str | Path, record: dict[str, Any]) -> None:
     """Append one JSON object as a line; after a line cut short by an interrupted write, start a new line."""
     with Path(path).open("a+b") as handle:  # appends always go to the end

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
+from pixelrnn.errors import ConfigError
 from pixelrnn.runtime import resolve_device
 from pixelrnn.sampling import SAMPLERS, draw
 
@@ -38,7 +40,21 @@ def sample(checkpoint_path: str | Path | dict[str, Any], num_images: int = 64, s
         (images int64 (N, C, H, W) in [0, L − 1], num_levels L).
     """
     checkpoint = checkpoint_path if isinstance(checkpoint_path, dict) else load_checkpoint(checkpoint_path)
+    _check_memory(num_images, checkpoint["model_config"])
     model = model_from_checkpoint(checkpoint, resolve_device(device))
     images = draw(model, num_images, seed=seed, labels=labels, known=known, temperature=temperature, sampler=sampler,
                   progress=progress)
     return images, model.config.num_levels
+
+
+def _check_memory(num_images: int, model_config: dict[str, Any]) -> None:
+    """Refuse a number of images whose int64 results alone would not fit in this machine's memory."""
+    per_image = 8 * model_config["image_channels"] * model_config["image_height"] * model_config["image_width"]
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no check
+        return
+    if num_images * per_image > memory:
+        raise ConfigError(f"{num_images} images need {num_images * per_image / 2**30:.1f} GiB for the results alone; "
+                          f"this machine has {memory / 2**30:.1f} GiB: draw fewer (several calls with other --seed "
+                          "values add up)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pixelrnn.cli.common import add_eval_flags, data_config_of, record_result
+from pixelrnn.cli.common import add_eval_flags, evaluation_data_config, record_result
 
 HELP = "likelihood classification: argmax_y log p(x|y) + log p(y)"
 
@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pixelrnn.classify import classify
 
-    data = data_config_of(args) if args.data else None
+    data = evaluation_data_config(args, args.checkpoint)
     result = classify(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size, device=args.device)
     total = int(result.confusion.sum())
     record_result(args.checkpoint, "classify", {"accuracy": result.accuracy, "num_images": total,

@@ -172,6 +172,23 @@ def data_config_of(args: argparse.Namespace, default: str = "digits") -> DataCon
     return DataConfig(**{"name": default, **data_fields_given(args)})
 
 
+def evaluation_data_config(args: argparse.Namespace, checkpoint: str) -> DataConfig | None:
+    """The data of ``eval`` / ``classify`` / ``fid``: ``--data`` and its flags; or, with data flags but no
+    ``--data`` (``--max-test-images 100``), the checkpoint's stored data set with those flags applied; or None
+    (the checkpoint's data set as stored)."""
+    if args.data:
+        return data_config_of(args)
+    given = data_fields_given(args)
+    if not given:
+        return None
+    import dataclasses
+
+    from pixelrnn.checkpoint import load_checkpoint
+    from pixelrnn.evaluate import stored_data_config
+
+    return dataclasses.replace(stored_data_config(load_checkpoint(checkpoint)), **given)
+
+
 def given_fields(args: argparse.Namespace, names) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 

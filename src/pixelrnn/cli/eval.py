@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pixelrnn.cli.common import add_eval_flags, data_config_of
+from pixelrnn.cli.common import add_eval_flags, evaluation_data_config
 from pixelrnn.runtime import is_main_process
 
 HELP = "exact test NLL (nats/image) and bits/dim of a checkpoint"
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pixelrnn.evaluate import evaluate
 
-    data = data_config_of(args) if args.data else None
+    data = evaluation_data_config(args, args.checkpoint)
     evaluation = evaluate(args.checkpoint, split=args.split, data=data, batch_size=args.batch_size,
                           device=args.device)
     result = evaluation.result

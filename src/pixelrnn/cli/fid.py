@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from pixelrnn.cli.common import add_data_flags, data_config_of, positive_int, record_result
+from pixelrnn.cli.common import add_data_flags, evaluation_data_config, positive_int, record_result
 from pixelrnn.data import SPLITS
 
 HELP = "Fréchet distance between a checkpoint's samples and a data split"
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pixelrnn.experiments.fid import fid
 
-    data = data_config_of(args) if args.data else None
+    data = evaluation_data_config(args, args.checkpoint)
     result = fid(args.checkpoint, data=data, num_samples=args.num_samples, features=args.features,
                  feature_weights=args.feature_weights, split=args.split, batch_size=args.batch_size,
                  seed=args.seed, device=args.device, progress=sys.stderr.isatty())

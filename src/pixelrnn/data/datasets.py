@@ -8,6 +8,7 @@ batches in :mod:`pixelrnn.data.batching`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from pixelrnn.data.formats import Arrays
 from pixelrnn.errors import DataError, describe_shape
 
 __all__ = ["SPLITS", "ImageDataset", "check_data_fits_model", "load_dataset"]
+
+logger = logging.getLogger("pixelrnn")
 
 CACHE_ROOT = Path("~/.cache/pixelrnn")  # default home of downloaded data sets (one sub-folder each)
 DIGITS_TEST_IMAGES = 297
@@ -154,8 +157,21 @@ def _load_npz(config: DataConfig) -> ImageDataset:
     splits = formats.read_npz(Path(str(config.path)).expanduser())
     binary = all(images.max() <= 1 for images, _ in splits.values() if images.size)
     num_classes = max((int(labels.max()) for _, labels in splits.values() if labels.size), default=-1) + 1
+    _warn_of_unseen_labels(splits, config.path)
     return _assemble("npz", config, splits["train"], splits["test"], valid=splits.get("valid"),
                      num_levels=2 if binary else 256, num_classes=num_classes)
+
+
+def _warn_of_unseen_labels(splits: dict[str, Arrays], path: str | None) -> None:
+    """Warn when test (or validation) labels never occur among the training labels: a conditional model never
+    learns those classes, and its likelihood of such images is no measure of it."""
+    seen = set(np.unique(splits["train"][1]).tolist())
+    for split in ("test", "valid"):
+        if split in splits and len(splits[split][1]):
+            unseen = sorted(set(np.unique(splits[split][1]).tolist()) - seen)
+            if unseen:
+                logger.warning(f"pixelrnn: warning: {path}: {split} label(s) {', '.join(map(str, unseen[:10]))} "
+                               "never occur in the training images")
 
 
 _LOADERS: dict[str, Callable[[DataConfig], ImageDataset]] = {

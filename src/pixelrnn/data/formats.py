@@ -277,6 +277,9 @@ def _npz_images(array: np.ndarray, key: str, path: Path) -> np.ndarray:
         raise DataError(f"{path}: {key} must hold integer grey levels, got dtype {array.dtype}")
     if array.size and (array.min() < 0 or array.max() > 255):
         raise DataError(f"{path}: {key} values must be in [0, 255], got [{array.min()}, {array.max()}]")
+    if array.ndim == 4 and array.shape[1] in (1, 3) and array.shape[3] in (1, 3):
+        raise DataError(f"{path}: {key} has shape {array.shape}, which reads as channels first or last: store grey "
+                        "images as (N, H, W), or transpose the array so that only one axis has 1 or 3 entries")
     if array.ndim == 3:
         array = array[:, None]  # (N, H, W) -> (N, 1, H, W)
     elif array.ndim == 4 and array.shape[3] in (1, 3):

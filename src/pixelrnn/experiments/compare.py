@@ -23,7 +23,7 @@ from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.experiments.compare_figures import plot_curves, sample_sheet
 from pixelrnn.experiments.sweep_grid import SECTIONS
 from pixelrnn.models import build_model, count_parameters, field_users
-from pixelrnn.run_folder import METRICS_FILE, read_evaluations, read_json_lines, read_run_config
+from pixelrnn.run_folder import read_evaluations, read_metrics, read_run_config
 
 
 @dataclass
@@ -56,7 +56,7 @@ def find_runs(paths: list[str | Path]) -> list[Run]:
         if not folders:
             raise DataError(f"{path} is neither a run folder (config.json, metrics.jsonl) nor a folder of runs")
         for folder in folders:
-            runs.append(Run(folder, read_run_config(folder), read_json_lines(folder / METRICS_FILE),
+            runs.append(Run(folder, read_run_config(folder), read_metrics(folder),
                             read_evaluations(folder)))
     return runs
 

@@ -34,7 +34,7 @@ from pixelrnn.errors import CheckpointError
 from pixelrnn.io import atomic_write
 from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
 from pixelrnn.plots import save_image_grid, save_loss_curves
-from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_json_lines, write_run_config
+from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_metrics, write_run_config
 from pixelrnn.runtime import Runtime, autocast, broadcast_tensors
 from pixelrnn.sampling import draw
 from pixelrnn.training.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
@@ -356,7 +356,7 @@ class Trainer:
         self.saved_step = self.progress["step"]
         if self.runtime.is_main:  # forget metrics logged after this checkpoint (the final test line comes after
             # the last one, at its step): they will be logged again
-            kept = [line for line in read_json_lines(self.metrics_path)
+            kept = [line for line in read_metrics(self.run_dir)
                     if line["step"] <= self.progress["step"] and line.get("kind") != "test"]
             atomic_write(self.metrics_path,
                          lambda tmp: tmp.write_text("".join(json.dumps(line) + "\n" for line in kept)))
@@ -380,7 +380,7 @@ class Trainer:
     def _plot_curves(self) -> None:
         if not self.runtime.is_main:
             return
-        lines = read_json_lines(self.metrics_path)
+        lines = read_metrics(self.run_dir)
         train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
         valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]
         save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels),
