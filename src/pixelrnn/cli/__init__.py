@@ -24,6 +24,7 @@ from pixelrnn.cli import (
     export,
     fid,
     heatmap,
+    ood,
     recipes,
     sample,
     sweep,
@@ -35,7 +36,7 @@ from pixelrnn.errors import PixelRNNError
 # the subcommands, in the order `pixelrnn --help` lists them
 SUBCOMMANDS = {"train": train, "recipes": recipes, "sweep": sweep, "eval": evaluate, "sample": sample,
                "complete": complete, "export": export, "compare": compare, "classify": classify, "bench": bench,
-               "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap}
+               "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap, "ood": ood}
 
 
 def build_parser() -> argparse.ArgumentParser:
