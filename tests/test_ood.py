@@ -33,6 +33,16 @@ def test_auroc_and_aupr_on_a_hand_computed_case():
     assert auroc(np.ones(4), np.ones(3)) == 0.5  # ties count half
 
 
+def test_auroc_and_aupr_agree_with_scikit_learn_with_ties():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    in_scores, out_scores = rng.integers(0, 6, 50).astype(float), rng.integers(2, 9, 30).astype(float)
+    labels, scores = np.r_[np.zeros(50), np.ones(30)], np.r_[in_scores, out_scores]
+    assert auroc(in_scores, out_scores) == pytest.approx(metrics.roc_auc_score(labels, scores), abs=1e-12)
+    assert average_precision(in_scores, out_scores) == pytest.approx(
+        metrics.average_precision_score(labels, scores), abs=1e-12)
+
+
 def test_image_sets_have_the_models_shape_and_levels(run):
     checkpoint = load_checkpoint(run / "last.pt")
     reference = image_set("test", checkpoint, 10)
