@@ -93,28 +93,29 @@ def save_loss_curves(train_points: Sequence[tuple[int, float]], valid_points: Se
 
 
 def save_score_histograms(scores: dict[str, dict[str, np.ndarray]], path: str | Path,
-                          titles: dict[str, str] | None = None) -> Path:
+                          titles: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> Path:
     """One histogram panel per score (``scores[set][score]``, bits/dim), every image set overlaid in it; the
-    first set (the in-distribution one) filled, the others outlined."""
+    first set (the in-distribution one) filled, the others outlined; one legend (``labels`` names the sets) on
+    the right."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(next(iter(scores.values())))
-    figure, panels = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), dpi=100, squeeze=False)
+    figure, panels = plt.subplots(1, len(names), figsize=(4.5 * len(names) + 2, 3.5), dpi=100, squeeze=False)
     for axes, score in zip(panels[0], names, strict=True):
         values = [scores[name][score] for name in scores]
         finite = np.concatenate([value[np.isfinite(value)] for value in values])
         bins = np.linspace(finite.min(), finite.max(), 40) if finite.size and np.ptp(finite) > 0 else 10
         for index, (name, value) in enumerate(zip(scores, values, strict=True)):
-            axes.hist(value, bins=bins, alpha=0.6 if index == 0 else 1.0, label=name,
+            axes.hist(value, bins=bins, alpha=0.6 if index == 0 else 1.0, label=(labels or {}).get(name, name),
                       histtype="stepfilled" if index == 0 else "step", linewidth=1.5)
         axes.set_title((titles or {}).get(score, score))
         axes.set_xlabel("bits / dim (higher: more out-of-distribution)")
         axes.grid(alpha=0.3)
     panels[0][0].set_ylabel("images")
-    panels[0][-1].legend(fontsize=8)
+    panels[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

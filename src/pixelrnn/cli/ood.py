@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     table = _table(result)
     atomic_write(report / "ood.md", lambda tmp: tmp.write_text(table + "\n"))
     atomic_write(report / "ood.csv", lambda tmp: _write_csv(tmp, result.scores))
-    save_score_histograms(result.scores, report / "ood.png", TITLES)
+    save_score_histograms(result.scores, report / "ood.png", TITLES, {name: _short(name) for name in result.scores})
     print(table)
     print(f"wrote {report / 'ood.md'}, {report / 'ood.csv'} and {report / 'ood.png'}")
     return 0
@@ -49,9 +49,14 @@ def run(args: argparse.Namespace) -> int:
 def _table(result) -> str:
     lines = [f"in-distribution: {result.in_name}; scores in bits/dim, higher = more out-of-distribution", "",
              "| out set | score | AUROC | AUPR | mean in | mean out |", "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {row['set']} | {row['score']} | {row['auroc']:.3f} | {row['aupr']:.3f} | {row['mean_in']:.3f} | "
-              f"{row['mean_out']:.3f} |" for row in result.metrics]
+    lines += [f"| {_short(row['set'])} | {row['score']} | {row['auroc']:.3f} | {row['aupr']:.3f} | "
+              f"{row['mean_in']:.3f} | {row['mean_out']:.3f} |" for row in result.metrics]
     return "\n".join(lines)
+
+
+def _short(spec: str) -> str:
+    """A set's name without its data path (``cifar10:test@data/cifar10.npz`` → ``cifar10:test``)."""
+    return spec.split("@")[0]
 
 
 def _write_csv(path: Path, scores: dict) -> None:
