@@ -13,9 +13,9 @@ import pytest
 import torch
 from causality import assert_causal
 
-from pixelrnn.config import CELLS, RECURRENT_LAYERS, ModelConfig, from_dict, to_dict
+from pixelrnn.config import ModelConfig, from_dict, to_dict
 from pixelrnn.models import PIXELRNN_PAPER_PRESETS, PRESETS, build_model, model_config, training_defaults
-from pixelrnn.nn.recurrent import InitialState
+from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, InitialState
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}
 

@@ -14,12 +14,12 @@ import torch
 from causality import allowed_inputs, assert_causal
 
 from pixelrnn.checkpoint import load_model
-from pixelrnn.config import CELLS, RECURRENT_LAYERS, DataConfig, ModelConfig, TrainConfig
+from pixelrnn.config import DataConfig, ModelConfig, TrainConfig
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
 from pixelrnn.nn import recurrent as lstm
-from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM, skew, unskew
+from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, DiagonalBiLSTM, RowLSTM, skew, unskew
 from pixelrnn.train import train
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pixelrnn.cli import main
-from pixelrnn.cli.common import MODEL_FLAGS
+from pixelrnn.cli.common import model_flags
 from pixelrnn.errors import ConfigError
 from pixelrnn.experiments.sweep_grid import SweepSettings, grid_points, make_grid, make_spec
 from pixelrnn.training.trainer import Trainer
@@ -52,7 +52,7 @@ def test_grid_keys_are_resolved_and_values_typed():
     grid = make_grid([("model.layers", ["1", "2"]), ("model.cell", ["lstm", "gru"]), ("train.lr", ["0.01", "1e-3"]),
                       ("train.compile", ["true", "false"]), ("train.max_steps", ["none", "5"]),
                       ("model", ["pixelcnn-small", "row-lstm-small"]), ("data", ["digits"]),
-                      ("model.dropout", [0, 0.5])], MODEL_FLAGS)
+                      ("model.dropout", [0, 0.5])], model_flags())
     assert [axis.key for axis in grid] == ["model.num_layers", "model.cell", "train.lr", "train.compile",
                                           "train.max_steps", "model", "data.name", "model.dropout"]
     assert [axis.values for axis in grid] == [(1, 2), ("lstm", "gru"), (0.01, 0.001), (True, False), (None, 5),
@@ -61,7 +61,7 @@ def test_grid_keys_are_resolved_and_values_typed():
 
 
 def test_points_are_the_product_in_grid_order_with_readable_distinct_names():
-    points = grid_points(make_grid([("model.layers", ["1", "2"]), ("model.cell", ["lstm", "gru"])], MODEL_FLAGS))
+    points = grid_points(make_grid([("model.layers", ["1", "2"]), ("model.cell", ["lstm", "gru"])], model_flags()))
     assert [point.name for point in points] == ["layers=1,cell=lstm", "layers=1,cell=gru", "layers=2,cell=lstm",
                                                 "layers=2,cell=gru"]
     assert points[1].values == {"model.num_layers": 1, "model.cell": "gru"}
@@ -83,7 +83,7 @@ def test_points_are_the_product_in_grid_order_with_readable_distinct_names():
 ])
 def test_bad_grid_entries_are_config_errors(items, expected):
     with pytest.raises(ConfigError, match=expected):
-        make_grid(items, MODEL_FLAGS)
+        make_grid(items, model_flags())
 
 
 def test_every_point_is_validated_before_anything_trains(tmp_path):
@@ -91,7 +91,7 @@ def test_every_point_is_validated_before_anything_trains(tmp_path):
     with pytest.raises(ConfigError, match="sweep point kernel_size=4: model kernel_size must be odd, got 4"):
         make_spec(settings)
     with pytest.raises(ConfigError, match="model.num_layers is both swept"):
-        make_spec(SweepSettings(grid=[("model.layers", [1, 2])], model={"layers": 3}), model_aliases=MODEL_FLAGS)
+        make_spec(SweepSettings(grid=[("model.layers", [1, 2])], model={"layers": 3}), model_aliases=model_flags())
     spec, points = make_spec(SweepSettings(grid=[("train.lr", [0.1])], train={"epochs": 3}),
                              SweepSettings(train={"epochs": 5}, options={"model": "row-lstm-small"}))
     assert spec.train == {"epochs": 5} and spec.model == "row-lstm-small" and len(points) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,8 +20,6 @@ DATASETS = ("digits", "mnist", "binarized_mnist", "cifar10", "folder", "npz")
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "exponential", "cosine", "plateau")
 BINARIZATIONS = ("fixed", "dynamic", "once")
-RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")
-CELLS = ("lstm", "gru")
 CONDITIONINGS = ("embedding", "onehot", "film")
 PRECISIONS = ("fp32", "bf16")
 TRACKERS = ("tensorboard", "wandb")
@@ -77,9 +76,20 @@ class DataConfig:
             raise ConfigError(f"data set '{self.name}' needs a path (--data-path)")
 
 
+def _arch(default: Any, help: str, **metadata: Any) -> Any:
+    """A shared architecture field of ModelConfig: its default, and the help of its ``pixelrnn train`` flag."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
 @dataclass
 class ModelConfig:
     """Architecture of one model; enough to rebuild it from a checkpoint.
+
+    The fields below are shared by the families (a family's ``config_fields`` says which of the optional ones
+    it reads); each registered family adds its own fields, declared in its module as :class:`ModelField` s
+    (e.g. ``recurrent_layer`` in :mod:`pixelrnn.models.pixelrnn`, ``num_mixtures`` in
+    :mod:`pixelrnn.models.pixelcnn_pp`), so a config stays one flat, typed dataclass (see
+    :func:`add_model_fields`).
 
     Attributes:
         name: a key of the model registry (``pixelrnn.models.MODELS``).
@@ -93,21 +103,11 @@ class ModelConfig:
         kernel_size: spatial size of the mask-B convolutions inside the blocks.
         first_kernel_size: spatial size of the mask-A input convolution (7 in the paper).
         output_channels: width of the two ReLU + 1×1 mask-B output layers.
-        recurrent_layer: PixelRNN only: ``row_lstm`` (§3.1) or ``diagonal_bilstm`` (§3.2).
-        cell: PixelRNN only: the recurrent cell, ``lstm`` (the paper) or ``gru``.
-        skip_connections: PixelCNN and PixelRNN: learnable 1×1 mask-B connections from every layer to the output
-            (PixelRNN paper §3.3, used in all three networks: §4; Table 2 measures them); their sum replaces the last
-            layer's output as the input of the output layers.
-        residual_connections: PixelCNN and PixelRNN: add every block's / recurrent layer's output to its input
-            (§3.3). Off only for the paper's Table 2 ablation.
-        learned_initial_state: PixelRNN only: the recurrent state before the first row (Row LSTM) or before the
-            first column and row (Diagonal BiLSTM) is a learned vector per layer and direction (hidden and, for the
-            LSTM, cell state), as the paper learns it; off: zeros.
-        subsample_factor: Multi-Scale PixelRNN only: the small image keeps every f-th row and column (§3.6).
-        num_mixtures: PixelCNN++ only: logistic mixture components per pixel.
-        dropout: PixelCNN++ only: drop probability inside every gated ResNet block.
-        weight_norm: PixelCNN++ only: weight normalisation of every convolution, with data-dependent
-            initialisation on a new training run, as the authors' code (False: plain weights, as before).
+        skip_connections: learnable 1×1 mask-B connections from every layer to the output (PixelRNN paper §3.3,
+            used in all three networks: §4; Table 2 measures them); their sum replaces the last layer's output as
+            the input of the output layers.
+        residual_connections: add every block's / recurrent layer's output to its input (§3.3). Off only for the
+            paper's Table 2 ablation.
     """
 
     name: str = "pixelcnn"
@@ -116,21 +116,15 @@ class ModelConfig:
     image_width: int = 8
     num_levels: int = 256
     num_classes: int = 0
-    conditioning: str = "embedding"
-    hidden_channels: int = 16
-    num_layers: int = 4
-    kernel_size: int = 3
-    first_kernel_size: int = 7
-    output_channels: int = 32
-    recurrent_layer: str = "row_lstm"
-    cell: str = "lstm"
-    skip_connections: bool = False
-    residual_connections: bool = True
-    learned_initial_state: bool = False
-    subsample_factor: int = 2
-    num_mixtures: int = 10
-    dropout: float = 0.0
-    weight_norm: bool = False
+    conditioning: str = _arch("embedding", "with --conditional: how the label enters each layer",
+                              choices=CONDITIONINGS)
+    hidden_channels: int = _arch(16, "h of the paper: the residual stream carries 2h feature maps")
+    num_layers: int = _arch(4, "residual blocks, gated or recurrent layers, or blocks per resolution")
+    kernel_size: int = _arch(3, "odd size of the mask-B convolutions inside the blocks")
+    first_kernel_size: int = _arch(7, "odd size of the mask-A input convolution, 7 in the paper")
+    output_channels: int = _arch(32, "feature maps of the two ReLU + 1×1 output layers")
+    skip_connections: bool = _arch(False, "learnable connections from every layer to the output, as the paper")
+    residual_connections: bool = _arch(True, "residual connections; off: the ablation of the paper's Table 2")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -152,16 +146,78 @@ class ModelConfig:
         for field_name in ("kernel_size", "first_kernel_size"):
             if getattr(self, field_name) % 2 == 0:
                 raise ConfigError(f"model {field_name} must be odd, got {getattr(self, field_name)}")
-        _check_choice("recurrent layer", self.recurrent_layer, RECURRENT_LAYERS)
-        _check_choice("recurrent cell", self.cell, CELLS)
-        _check_choice("conditioning", self.conditioning, CONDITIONINGS)
-        if self.num_mixtures < 1 or not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"num_mixtures must be >= 1 and dropout in [0, 1), got {self.num_mixtures} and "
-                              f"{self.dropout}")
-        if self.subsample_factor < 2:
-            raise ConfigError(f"subsample_factor must be at least 2, got {self.subsample_factor}")
-        if self.weight_norm and self.name != "pixelcnn_pp":
-            raise ConfigError(f"weight_norm is implemented for PixelCNN++ only, not for model '{self.name}'")
+        for field in dataclasses.fields(self):  # the choices and checks of the shared and the families' fields
+            choices, check = field.metadata.get("choices"), field.metadata.get("check")
+            if choices:
+                _check_choice(field.metadata.get("label", field.name.replace("_", " ")), getattr(self, field.name),
+                              choices)
+            if check is not None:
+                check(self)
+
+
+@dataclass(frozen=True)
+class ModelField:
+    """A ModelConfig field that one model family declares in its own module (``model_fields`` of its class).
+
+    Attributes:
+        name: the field's name; its ``pixelrnn train`` flag is ``--`` + the name with dashes.
+        type: ``bool``, ``int``, ``float`` or ``str`` (a checkpoint stores plain values only).
+        default: the value of a config that does not set it.
+        help: the flag's help text (the CLI adds which families read the field, and the default).
+        choices: the allowed values of a ``str`` field; ``validate`` refuses others with
+            ``unknown <label> '<value>' (choose from: ...)``.
+        label: the words naming the field in that message (default: the name with spaces).
+        check: ``check(config)`` raises a one-line ConfigError for an out-of-range value; ``validate`` runs it.
+    """
+
+    name: str
+    type: type
+    default: bool | int | float | str
+    help: str
+    choices: tuple[str, ...] = ()
+    label: str = ""
+    check: Callable[[Any], None] | None = None
+
+
+def add_model_fields(fields: Sequence[ModelField]) -> None:
+    """Make ``fields`` fields of :class:`ModelConfig`, after the ones it has (the registry does it for a family).
+
+    The class is changed in place, so every module that imported it sees the new fields; configs made before
+    lack them, so families are registered first (importing :mod:`pixelrnn` registers the library's). Declaring
+    the same :class:`ModelField` again (a family built on another, such as the Multi-Scale PixelRNN) is a no-op.
+
+    Raises:
+        ValueError: another declaration of a field name ModelConfig already has (a programming error).
+    """
+    declared = {field.name: field.metadata.get("spec") for field in dataclasses.fields(ModelConfig)}
+    added = []
+    for spec in fields:
+        if spec.name in declared:
+            if declared[spec.name] is not spec:
+                raise ValueError(f"ModelConfig already has a field '{spec.name}' declared elsewhere")
+            continue
+        declared[spec.name] = spec
+        metadata = {"help": spec.help, "choices": spec.choices, "label": spec.label or spec.name.replace("_", " "),
+                    "check": spec.check, "spec": spec}
+        added.append(dataclasses.field(default=spec.default, metadata=metadata))
+        added[-1].name, added[-1].type = spec.name, spec.type
+    if added:
+        _extend_in_place(ModelConfig, added)
+
+
+def _extend_in_place(cls: type, added: list[dataclasses.Field]) -> None:
+    """Give dataclass ``cls`` the generated methods and fields of a fresh dataclass with ``added`` appended."""
+    hints = typing.get_type_hints(cls)
+    current = [(field.name, hints[field.name], dataclasses.field(default=field.default, metadata=field.metadata))
+               for field in dataclasses.fields(cls)]
+    fresh = dataclasses.make_dataclass(cls.__name__, [*current, *((f.name, f.type, f) for f in added)],
+                                       namespace={"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    for attribute in ("__init__", "__repr__", "__eq__", "__match_args__", "__dataclass_fields__",
+                      "__dataclass_params__"):
+        setattr(cls, attribute, fresh.__dict__[attribute])
+    for field in added:
+        cls.__annotations__[field.name] = field.type
+        setattr(cls, field.name, field.default)
 
 
 @dataclass

@@ -30,8 +30,7 @@ import torch
 
 from pixelrnn.errors import DataError
 from pixelrnn.models.multiscale import MultiScalePixelRNN
-from pixelrnn.sampling.fast import STEPPERS
-from pixelrnn.sampling.steppers.common import Stepper
+from pixelrnn.sampling.steppers import Stepper, find_stepper
 from pixelrnn.sampling.steppers.recurrent import PixelRNNStepper
 
 PRECISION_BITS = 24
@@ -140,7 +139,7 @@ def code_batch(model: torch.nn.Module, count: int, labels: torch.Tensor | None, 
     reference = next(model.parameters())
     images = torch.zeros((count, *model.config.image_shape), dtype=torch.long, device=reference.device)
     if not isinstance(model, MultiScalePixelRNN):
-        _code_raster(STEPPERS[type(model)](model, count, labels), model.head, images, code)
+        _code_raster(find_stepper(model)(model, count, labels), model.head, images, code)
         return images
     factor = model.config.subsample_factor  # the small image first, then the rest given it (§3.6)
     small = model.subsample(images).clone()  # (B, C, H/f, W/f)

@@ -21,7 +21,7 @@ from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags, from_dict, to_dict
 from pixelrnn.errors import CheckpointError, WriteError
 from pixelrnn.io import atomic_write, write_json
-from pixelrnn.models import MODELS, build_model
+from pixelrnn.models import build_model, field_users
 from pixelrnn.run_folder import checkpoint_folder, read_metrics
 
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
@@ -97,8 +97,7 @@ def _train_command(config: dict[str, Any]) -> str:
     data = DataConfig(**stored["config"]) if stored.get("config") else DataConfig(name=stored.get("name", "?"))
     model = from_dict(ModelConfig, config["model_config"])
     train = TrainConfig(**(config["train_config"] or {}))  # as stored: the command shows it, nothing runs it
-    unread = [name for name in ModelConfig.__dataclass_fields__ if name != "name"
-              and name not in MODELS[model.name].config_fields and name not in ("hidden_channels", "num_layers")]
+    unread = [name for name in ModelConfig.__dataclass_fields__ if model.name not in field_users(name)]
     flags = [f"--data {data.name}", *command_flags(data, skip=("name",)), f"--model {model.name}",
              *command_flags(model, skip=("name", "image_channels", "image_height", "image_width", "num_levels",
                                          "num_classes", *unread)),

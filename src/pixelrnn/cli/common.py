@@ -4,7 +4,9 @@ given into config fields (a flag left out is not a field given)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +14,19 @@ import torch
 
 from pixelrnn.config import (
     BINARIZATIONS,
-    CELLS,
-    CONDITIONINGS,
     DATASETS,
     FLAG_NAMES,
     OPTIMIZERS,
     PRECISIONS,
-    RECURRENT_LAYERS,
     SCHEDULES,
     TRACKERS,
     WANDB_MODES,
     DataConfig,
+    ModelConfig,
 )
 from pixelrnn.data import SPLITS
 from pixelrnn.errors import ConfigError, PixelRNNError
-from pixelrnn.models import MODELS, PRESETS
+from pixelrnn.models import DATA_FIELDS, MODELS, PRESETS, field_users
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,10 +60,32 @@ def image_shape(text: str) -> tuple[int, int, int]:
     return shape
 
 
-# flag → ModelConfig field, for the architecture overrides of `train`
-MODEL_FLAGS = {"hidden_channels": "hidden_channels", "layers": "num_layers", "kernel_size": "kernel_size",
-               "first_kernel_size": "first_kernel_size", "output_channels": "output_channels",
-               "subsample_factor": "subsample_factor", "num_mixtures": "num_mixtures"}
+def model_flags() -> dict[str, str]:
+    """argparse destination → ModelConfig field of every architecture flag of ``train`` and ``sweep``
+    (``layers`` → ``num_layers``): each field but the name and those the data set gives, the registered
+    families' own fields included."""
+    names = FLAG_NAMES[ModelConfig]
+    return {names.get(field.name, field.name).replace("-", "_"): field.name
+            for field in dataclasses.fields(ModelConfig) if field.name != "name" and field.name not in DATA_FIELDS}
+
+
+def add_model_flags(group: argparse._ArgumentGroup) -> None:
+    """One flag per architecture field, from the field's type and metadata: ``--x/--no-x`` for a bool, the
+    choices of a str, a positive int or a float; the help names the families that read it, and the default."""
+    fields, hints = ModelConfig.__dataclass_fields__, typing.get_type_hints(ModelConfig)
+    for dest, name in model_flags().items():
+        field, kind = fields[name], hints[name]
+        users = field_users(name)
+        readers = "" if set(users) == set(MODELS) else f"{', '.join(users)}: "
+        default = {True: "on", False: "off"}.get(field.default, field.default) if kind is bool else field.default
+        help_text = f"{readers}{field.metadata.get('help', '')} (default: the preset's, else {default})"
+        flag = f"--{dest.replace('_', '-')}"
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+        elif field.metadata.get("choices"):
+            group.add_argument(flag, choices=field.metadata["choices"], help=help_text)
+        else:
+            group.add_argument(flag, type=positive_int if kind is int else float, help=help_text)
 
 
 TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimizer", "lr", "weight_decay", "ema_decay",
@@ -102,22 +124,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model",
                        help=f"model or preset: {', '.join([*MODELS, *PRESETS])} (default: pixelcnn-small)")
     model.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
-    for flag in MODEL_FLAGS:
-        model.add_argument(f"--{flag.replace('_', '-')}", type=positive_int, help="override the preset")
-    model.add_argument("--recurrent-layer", choices=RECURRENT_LAYERS, help="PixelRNN layer (override the preset)")
-    model.add_argument("--cell", choices=CELLS, help="PixelRNN recurrent cell (override the preset)")
-    model.add_argument("--skip-connections", action=argparse.BooleanOptionalAction,
-                       help="PixelCNN, PixelRNN: learnable connections from every layer to the output (paper presets: "
-                            "on)")
-    model.add_argument("--residual-connections", action=argparse.BooleanOptionalAction,
-                       help="PixelCNN, PixelRNN: residual connections (default on; off: Table 2's ablation)")
-    model.add_argument("--learned-initial-state", action=argparse.BooleanOptionalAction,
-                       help="PixelRNN: learn the initial recurrent state (paper presets: on; else zeros)")
-    model.add_argument("--conditioning", choices=CONDITIONINGS,
-                       help="with --conditional: how the label enters each layer (default: the preset's, or embedding)")
-    model.add_argument("--dropout", type=float, help="PixelCNN++: dropout inside every block (override the preset)")
-    model.add_argument("--weight-norm", action=argparse.BooleanOptionalAction,
-                       help="PixelCNN++: weight normalisation with data-dependent initialisation, as the authors' code")
+    add_model_flags(model)
     opt = parser.add_argument_group("training (defaults: see TrainConfig)")
     for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every",
                  "init_batch_size"):
@@ -195,10 +202,7 @@ def given_fields(args: argparse.Namespace, names) -> dict[str, Any]:
 
 def model_fields_given(args: argparse.Namespace) -> dict[str, Any]:
     """ModelConfig fields given as architecture flags (``--layers 3`` → ``num_layers``)."""
-    overrides = {field: getattr(args, flag) for flag, field in MODEL_FLAGS.items() if getattr(args, flag) is not None}
-    overrides.update(given_fields(args, ("recurrent_layer", "cell", "skip_connections", "residual_connections",
-                                   "learned_initial_state", "conditioning", "dropout", "weight_norm")))
-    return overrides
+    return {field: getattr(args, dest) for dest, field in model_flags().items() if getattr(args, dest) is not None}
 
 
 def record_result(checkpoint: str, kind: str, measurement: dict[str, Any]) -> None:

@@ -7,12 +7,12 @@ import sys
 from typing import Any
 
 from pixelrnn.cli.common import (
-    MODEL_FLAGS,
     TRAIN_FIELDS,
     add_training_flags,
     data_fields_given,
     given_fields,
     model_fields_given,
+    model_flags,
     positive_int,
 )
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     sweep.import_optuna()  # a missing extra is reported before anything else
     file_settings = load_sweep_file(args.config) if args.config else SweepSettings()
-    spec, points = make_spec(file_settings, _sweep_settings(args), MODEL_FLAGS, command=_sweep_command(args))
+    spec, points = make_spec(file_settings, _sweep_settings(args), model_flags(), command=_sweep_command(args))
     report = sweep.run_sweep(spec, points)
     print("| point | status | test bits/dim | test nats/image |\n|---|---|---|---|")
     for status in report.points:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from pixelrnn.config import ModelConfig
+from pixelrnn.config import ModelConfig, ModelField
 from pixelrnn.errors import ConfigError, DataError, describe_shape
 from pixelrnn.heads import OutputHead, make_head
 from pixelrnn.nn.conditioning import ClassConditioning
@@ -62,11 +62,16 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
             family builds its own (PixelCNN++: the discretized logistic mixture).
     """
 
-    # The family's own knowledge, read by the registry, presets, compare and export (no lists of family names
-    # elsewhere): the ModelConfig fields it reads beyond the shared ones (image shape, levels, classes,
-    # conditioning, hidden_channels, num_layers), and the TrainConfig fields its presets train with by default.
+    # The family's own knowledge, read by the registry, the CLI, compare and export (no lists of family names
+    # elsewhere): the ModelConfig fields it adds (its own, declared here: name, type, default, help, checks), the
+    # shared optional fields it reads beyond the core ones (image shape, levels, classes, conditioning,
+    # hidden_channels, num_layers), the TrainConfig fields its presets train with by default, its named presets
+    # (preset name → architecture fields) and what single presets train with beyond those defaults.
+    model_fields: ClassVar[tuple[ModelField, ...]] = ()
     config_fields: ClassVar[tuple[str, ...]] = ()
     training_defaults: ClassVar[dict[str, Any]] = {}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    preset_training: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

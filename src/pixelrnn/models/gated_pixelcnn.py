@@ -142,6 +142,21 @@ class GatedPixelCNN(AutoregressiveImageModel):
     """
 
     config_fields = ("kernel_size", "first_kernel_size", "output_channels")
+    presets = {
+        # The ImageNet model of the paper's Table 2: "20 layers (Figure 2), each of which has 384 hidden units and
+        # filter size of 5 × 5"; the 7×7 first layer and the 1024 output maps follow the PixelCNN's. The paper
+        # conditions with V·onehot(y).
+        "gated-pixelcnn-imagenet": {"hidden_channels": 384, "num_layers": 20, "kernel_size": 5,
+                                    "first_kernel_size": 7, "output_channels": 1024, "conditioning": "onehot"},
+        # The CIFAR-10 row of its Table 1 (3.03 bits/dim) comes without a size: guessed, not the paper's. The
+        # ImageNet model's depth and filters (20 layers, 5×5), the width of the PixelRNN paper's CIFAR-10 residual
+        # stream (2h = 256 maps), and its 1024 output maps.
+        "gated-pixelcnn-cifar10": {"hidden_channels": 256, "num_layers": 20, "kernel_size": 5,
+                                   "first_kernel_size": 7, "output_channels": 1024, "conditioning": "onehot"},
+        # Ours: minutes on a CPU on the 8×8 digits.
+        "gated-pixelcnn-small": {"hidden_channels": 16, "num_layers": 4, "kernel_size": 3, "first_kernel_size": 7,
+                                 "output_channels": 32, "conditioning": "onehot"},
+    }
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

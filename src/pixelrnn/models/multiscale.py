@@ -23,10 +23,19 @@ import dataclasses
 import torch
 from torch import nn
 
-from pixelrnn.config import ModelConfig
+from pixelrnn.config import ModelConfig, ModelField
 from pixelrnn.errors import ConfigError
 from pixelrnn.models.base import AutoregressiveImageModel
 from pixelrnn.models.pixelrnn import PixelRNN
+
+
+def _check_factor(config: ModelConfig) -> None:
+    if config.subsample_factor < 2:
+        raise ConfigError(f"subsample_factor must be at least 2, got {config.subsample_factor}")
+
+
+SUBSAMPLE_FACTOR = ModelField("subsample_factor", int, 2, "the small image keeps every f-th row and column (§3.6)",
+                              check=_check_factor)
 
 
 class MultiScalePixelRNN(AutoregressiveImageModel):
@@ -40,8 +49,14 @@ class MultiScalePixelRNN(AutoregressiveImageModel):
         large_model: the PixelRNN of the full image, conditioned on the upsampled small image.
     """
 
-    config_fields = (*PixelRNN.config_fields, "subsample_factor")
+    model_fields = (*PixelRNN.model_fields, SUBSAMPLE_FACTOR)
+    config_fields = PixelRNN.config_fields
     training_defaults = PixelRNN.training_defaults
+    presets = {  # ours: two small Diagonal BiLSTMs (8×8 digits: a 4×4 image, then the rest)
+        "multiscale-pixelrnn-small": {"recurrent_layer": "diagonal_bilstm", "hidden_channels": 16, "num_layers": 2,
+                                      "kernel_size": 3, "first_kernel_size": 7, "output_channels": 32,
+                                      "subsample_factor": 2},
+    }
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

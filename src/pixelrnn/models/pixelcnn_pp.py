@@ -48,7 +48,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pixelrnn.config import ModelConfig
+from pixelrnn.config import ModelConfig, ModelField
 from pixelrnn.errors import ConfigError, DataError
 from pixelrnn.heads.logistic_mixture import DiscretizedLogisticMixture
 from pixelrnn.models.base import AutoregressiveImageModel
@@ -68,6 +68,26 @@ from pixelrnn.nn.weight_norm import initialize_from_data, weight_normalise
 NUM_STAGES = 3  # full, 1/2 and 1/4 resolution
 
 
+def _check_mixtures(config: ModelConfig) -> None:
+    if config.num_mixtures < 1 or not 0.0 <= config.dropout < 1.0:
+        raise ConfigError(f"num_mixtures must be >= 1 and dropout in [0, 1), got {config.num_mixtures} and "
+                          f"{config.dropout}")
+
+
+def _check_weight_norm(config: ModelConfig) -> None:
+    if config.weight_norm and config.name != "pixelcnn_pp":
+        raise ConfigError(f"weight_norm is implemented for PixelCNN++ only, not for model '{config.name}'")
+
+
+MODEL_FIELDS = (
+    ModelField("num_mixtures", int, 10, "logistic mixture components per pixel, 10 in the paper",
+               check=_check_mixtures),
+    ModelField("dropout", float, 0.0, "drop probability inside every gated ResNet block, 0.5 on CIFAR-10"),
+    ModelField("weight_norm", bool, False, "weight normalisation of every convolution, with data-dependent "
+               "initialisation on a new run, as the authors' code", check=_check_weight_norm),
+)
+
+
 class PixelCNNPlusPlus(AutoregressiveImageModel):
     """PixelCNN++: ``forward(x, y) -> (B, params_per_pixel, H, W)`` mixture parameters, exact ``log_prob``.
 
@@ -75,10 +95,15 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         ConfigError: image height or width not divisible by 4, or bad sizes (from the network and the head).
     """
 
-    config_fields = ("num_mixtures", "dropout", "weight_norm")
+    model_fields = MODEL_FIELDS
     # the authors' code: Adam with β 0.95 / 0.9995, lr 10⁻³ × 0.999995 per step, Polyak averaging 0.9995
     training_defaults = {"optimizer": "adam", "lr": 1e-3, "adam_beta1": 0.95, "adam_beta2": 0.9995,
                          "schedule": "exponential", "lr_decay": 0.999995, "ema_decay": 0.9995}
+    presets = {  # 5 ResNet blocks per stage, 160 filters, 10 mixtures, dropout 0.5 (CIFAR-10), weight norm; ours: small
+        "pixelcnn-pp-cifar10": {"hidden_channels": 160, "num_layers": 5, "num_mixtures": 10, "dropout": 0.5,
+                                "weight_norm": True},
+        "pixelcnn-pp-small": {"hidden_channels": 40, "num_layers": 1, "num_mixtures": 5, "dropout": 0.0},
+    }
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

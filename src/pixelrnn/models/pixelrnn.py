@@ -29,13 +29,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pixelrnn.config import ModelConfig
+from pixelrnn.config import ModelConfig, ModelField
 from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning, output_layers
+from pixelrnn.models.presets import PAPER_CONNECTIONS, PAPER_RMSPROP, PAPER_TRAINING
 from pixelrnn.nn.masked_conv import MaskedConv2d
-from pixelrnn.nn.recurrent import recurrent_layer
+from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, recurrent_layer
 
-# RMSProp, the optimizer of all the paper's experiments (§4); the learning rate and the clipping are ours.
-PAPER_RMSPROP = {"optimizer": "rmsprop", "lr": 1e-3, "grad_clip": 1.0}
+# The ModelConfig fields of the PixelRNNs (the Multi-Scale PixelRNN reads them too).
+MODEL_FIELDS = (
+    ModelField("recurrent_layer", str, "row_lstm", "the recurrent layer: the Row LSTM (§3.1) or the Diagonal "
+               "BiLSTM (§3.2)", choices=RECURRENT_LAYERS),
+    ModelField("cell", str, "lstm", "the recurrent cell: the paper's LSTM, or a GRU", choices=CELLS,
+               label="recurrent cell"),
+    ModelField("learned_initial_state", bool, False, "learn the recurrent state before the first row / column, "
+               "per layer and direction, as the paper does; off: zeros"),
+)
 
 
 class ResidualRecurrentLayer(nn.Module):
@@ -76,9 +84,37 @@ class PixelRNN(AutoregressiveImageModel):
         ConfigError: h or ``output_channels`` smaller than the number of colour channels.
     """
 
-    config_fields = ("kernel_size", "first_kernel_size", "output_channels", "recurrent_layer", "cell",
-                     "skip_connections", "residual_connections", "learned_initial_state")
+    model_fields = MODEL_FIELDS
+    config_fields = ("kernel_size", "first_kernel_size", "output_channels", "skip_connections",
+                     "residual_connections")
     training_defaults = PAPER_RMSPROP  # the paper trains its PixelRNNs with RMSProp (§4); lr and clipping: ours
+    presets = {
+        # The paper's CIFAR-10 PixelRNNs (§4 "Specifications of Models"): "the Row LSTM and the Diagonal BiLSTM
+        # have 12 layers and h = 128"; the Row LSTM's input-to-state and state-to-state kernels are 3 wide (k = 3,
+        # §3.1); the output layers have 1024 feature maps, as for the PixelCNN.
+        "row-lstm-cifar10": {"recurrent_layer": "row_lstm", "hidden_channels": 128, "num_layers": 12,
+                             "kernel_size": 3, "first_kernel_size": 7, "output_channels": 1024, **PAPER_CONNECTIONS,
+                             "learned_initial_state": True},
+        "diagonal-bilstm-cifar10": {"recurrent_layer": "diagonal_bilstm", "hidden_channels": 128, "num_layers": 12,
+                                    "kernel_size": 3, "first_kernel_size": 7, "output_channels": 1024,
+                                    **PAPER_CONNECTIONS, "learned_initial_state": True},
+        # Binarized MNIST (§4): "a Diagonal BiLSTM with 7 layers and a value of h = 16", output layers of 32 feature
+        # maps, one sigmoid per pixel (the head follows from the data's 2 levels). The Row LSTM's MNIST size is not
+        # stated (Table 4 gives its 80.54 nats only): ours, the same sizes.
+        "diagonal-bilstm-mnist": {"recurrent_layer": "diagonal_bilstm", "hidden_channels": 16, "num_layers": 7,
+                                  "kernel_size": 3, "first_kernel_size": 7, "output_channels": 32,
+                                  **PAPER_CONNECTIONS, "learned_initial_state": True},
+        "row-lstm-mnist": {"recurrent_layer": "row_lstm", "hidden_channels": 16, "num_layers": 7, "kernel_size": 3,
+                           "first_kernel_size": 7, "output_channels": 32, **PAPER_CONNECTIONS,
+                           "learned_initial_state": True},
+        # Ours, not the paper's: minutes on a CPU on the 8×8 digits.
+        "row-lstm-small": {"recurrent_layer": "row_lstm", "hidden_channels": 16, "num_layers": 2, "kernel_size": 3,
+                           "first_kernel_size": 7, "output_channels": 32},
+        "diagonal-bilstm-small": {"recurrent_layer": "diagonal_bilstm", "hidden_channels": 16, "num_layers": 2,
+                                  "kernel_size": 3, "first_kernel_size": 7, "output_channels": 32},
+    }
+    preset_training = {name: PAPER_TRAINING for name in ("row-lstm-cifar10", "diagonal-bilstm-cifar10",
+                                                         "row-lstm-mnist", "diagonal-bilstm-mnist")}
 
     def __init__(self, config: ModelConfig, condition_channels: int = 0) -> None:
         super().__init__(config)

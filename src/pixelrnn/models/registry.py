@@ -1,7 +1,8 @@
 """The model registry and the functions that build models from a registry name or a preset.
 
-``MODELS`` maps a registry name (``ModelConfig.name``) to its class: adding a family is its module, its stepper
-(:mod:`pixelrnn.sampling.steppers`) and one line here. The presets are in :mod:`pixelrnn.models.presets`.
+``MODELS`` maps a registry name (``ModelConfig.name``) to its class. Adding a family is its module (the model, its
+ModelConfig fields, presets and training defaults), its stepper (:mod:`pixelrnn.sampling.steppers`) and one
+:func:`register_family` line here; the config fields, CLI flags, presets and model-card commands follow from it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from pixelrnn.config import ModelConfig
+from pixelrnn.config import ModelConfig, add_model_fields
 from pixelrnn.errors import ConfigError
 from pixelrnn.models.base import AutoregressiveImageModel
 from pixelrnn.models.gated_pixelcnn import GatedPixelCNN
@@ -19,18 +20,41 @@ from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.models.pixelcnn import PixelCNN
 from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
 from pixelrnn.models.pixelrnn import PixelRNN
-from pixelrnn.models.presets import PRESET_TRAINING, PRESETS
+from pixelrnn.models.presets import PAPER_TRAINING, PRESET_TRAINING, PRESETS
 
-MODELS: dict[str, type[AutoregressiveImageModel]] = {
-    "pixelcnn": PixelCNN,
-    "pixelrnn": PixelRNN,
-    "multiscale_pixelrnn": MultiScalePixelRNN,
-    "gated_pixelcnn": GatedPixelCNN,
-    "pixelcnn_pp": PixelCNNPlusPlus,
-}
+MODELS: dict[str, type[AutoregressiveImageModel]] = {}
 
 # Fields that come from the data, never from a preset or an architecture override.
 DATA_FIELDS = ("image_channels", "image_height", "image_width", "num_levels", "num_classes")
+
+
+def register_family(name: str, family: type[AutoregressiveImageModel]) -> None:
+    """Register ``family`` under the registry name ``name``: its ModelConfig fields (added to the class, so
+    configs, checkpoints and ``pixelrnn train`` flags have them), its presets and their training settings.
+
+    Register before making configs of the family (importing :mod:`pixelrnn` registers the library's families).
+
+    Raises:
+        ValueError: a name or preset that is already registered, or a field declared differently elsewhere.
+    """
+    taken = sorted({name} & set(MODELS) | set(family.presets) & set(PRESETS))
+    if taken:
+        raise ValueError(f"already registered: {', '.join(taken)}")
+    add_model_fields(family.model_fields)
+    MODELS[name] = family
+    PRESETS.update({preset: {"name": name, **fields} for preset, fields in family.presets.items()})
+    PRESET_TRAINING.update(family.preset_training)
+
+
+register_family("pixelcnn", PixelCNN)
+register_family("pixelrnn", PixelRNN)
+register_family("multiscale_pixelrnn", MultiScalePixelRNN)
+register_family("gated_pixelcnn", GatedPixelCNN)
+register_family("pixelcnn_pp", PixelCNNPlusPlus)
+
+# The PixelRNN paper's networks as the paper states them (§4), as opposed to our small presets.
+PIXELRNN_PAPER_PRESETS = tuple(preset for preset, training in PRESET_TRAINING.items() if training == PAPER_TRAINING)
+
 
 def training_defaults(name_or_preset: str) -> dict[str, Any]:
     """TrainConfig fields a preset brings: its family's ``training_defaults`` (e.g. the PixelRNNs' RMSProp), then
@@ -42,8 +66,10 @@ def training_defaults(name_or_preset: str) -> dict[str, Any]:
 
 
 def field_users(field: str) -> tuple[str, ...]:
-    """Registry names of the families that read the family-specific ModelConfig ``field`` (all, if it is shared)."""
-    users = tuple(name for name, family in MODELS.items() if field in family.config_fields)
+    """Registry names of the families that read the optional or family-declared ModelConfig ``field`` (all, if it
+    is a core field that every family reads)."""
+    users = tuple(name for name, family in MODELS.items()
+                  if field in family.config_fields or field in {spec.name for spec in family.model_fields})
     return users or tuple(MODELS)
 
 
@@ -102,5 +128,5 @@ def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
-__all__ = ["DATA_FIELDS", "MODELS", "build_model", "count_parameters", "field_users", "model_config",
-           "training_defaults"]
+__all__ = ["DATA_FIELDS", "MODELS", "PIXELRNN_PAPER_PRESETS", "build_model", "count_parameters", "field_users",
+           "model_config", "register_family", "training_defaults"]

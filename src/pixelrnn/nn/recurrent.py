@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelrnn.config import CELLS, RECURRENT_LAYERS
 from pixelrnn.errors import ConfigError
 from pixelrnn.nn.masked_conv import MaskedConv2d, causal_mask
 from pixelrnn.nn.shifted_conv import down_shift
 
+RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")  # the layers of recurrent_layer
+CELLS = ("lstm", "gru")  # the recurrent cells
 _NUM_GATES = {"lstm": 4, "gru": 3}
 
 

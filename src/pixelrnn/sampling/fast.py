@@ -13,26 +13,17 @@ from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from pixelrnn.errors import ConfigError
-from pixelrnn.models.gated_pixelcnn import GatedPixelCNN
 from pixelrnn.models.multiscale import MultiScalePixelRNN
-from pixelrnn.models.pixelcnn import PixelCNN
-from pixelrnn.models.pixelcnn_pp import PixelCNNPlusPlus
-from pixelrnn.models.pixelrnn import PixelRNN
 from pixelrnn.runtime import evaluation_mode
 from pixelrnn.sampling.plain import samples_whole_pixels
-from pixelrnn.sampling.steppers.common import Stepper
-from pixelrnn.sampling.steppers.convolutional import GatedPixelCNNStepper, PixelCNNStepper
-from pixelrnn.sampling.steppers.pixelcnn_pp import PixelCNNPlusPlusStepper
+from pixelrnn.sampling.steppers import Stepper, find_stepper
 from pixelrnn.sampling.steppers.recurrent import PixelRNNStepper
-
-STEPPERS = {PixelRNN: PixelRNNStepper, PixelCNN: PixelCNNStepper, GatedPixelCNN: GatedPixelCNNStepper,
-            PixelCNNPlusPlus: PixelCNNPlusPlusStepper}
-FAST_MODELS = (*STEPPERS, MultiScalePixelRNN)
 
 
 def has_fast_sampler(model: torch.nn.Module) -> bool:
-    """True for the models that :func:`fast_sample_images` can sample incrementally."""
-    return isinstance(model, FAST_MODELS)
+    """True for the models that :func:`fast_sample_images` can sample incrementally: those whose class a stepper
+    declares (:func:`pixelrnn.sampling.steppers.find_stepper`), and the Multi-Scale PixelRNN (two PixelRNNs)."""
+    return find_stepper(model) is not None or isinstance(model, MultiScalePixelRNN)
 
 
 @torch.no_grad()
@@ -55,7 +46,7 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
     with evaluation_mode(model), parametrize.cached():  # weight-normalised layers compute their weight once
         if isinstance(model, MultiScalePixelRNN):
             return _multiscale(model, known, labels, temperature, generator, progress)
-        stepper = STEPPERS[type(model)](model, len(known), labels)
+        stepper = find_stepper(model)(model, len(known), labels)
         return run_stepper(stepper, model, known, temperature, generator, progress)
 
 

@@ -6,6 +6,8 @@ pixels, so that the parameters of pixel (i, j) cost a constant amount of work in
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,12 +83,14 @@ class Stepper:
     ``params_at(images, row, col)`` returns (B, P_total) — the parameters of pixel (row, col), exactly as
     the full network would give them — and leaves the caches of (row, col) up to date with ``images``; called
     once per sub-pixel to sample, the last call (or a single one for a known pixel) makes them final.
-    ``end_row(row)`` runs after the last pixel of a row (steppers that need the whole row use it).
+    ``end_row(row)`` runs after the last pixel of a row (steppers that need the whole row use it). A subclass
+    names the model class it evaluates in ``steps``: that is how the fast sampler and the entropy coder find it.
     """
 
     def params_at(self, images: torch.Tensor, row: int, col: int) -> torch.Tensor:
         raise NotImplementedError
 
+    steps: ClassVar[type[nn.Module] | None] = None  # the model class it evaluates (found by steppers.find_stepper)
     model: nn.Module
     codes: torch.Tensor | None = None  # the model's class-conditioning codes of the batch's labels
 

@@ -28,6 +28,8 @@ def _rows(model: torch.nn.Module, images: torch.Tensor, first: int, last: int, d
 class PixelCNNStepper(Stepper):
     """Incremental evaluation of a :class:`PixelCNN`."""
 
+    steps = PixelCNN
+
     def __init__(self, model: PixelCNN, batch: int, labels: torch.Tensor | None = None) -> None:
         self.model, self.convs = model, Convolutions()
         h = model.config.hidden_channels
@@ -53,6 +55,8 @@ class PixelCNNStepper(Stepper):
 
 class GatedPixelCNNStepper(Stepper):
     """Incremental evaluation of a :class:`GatedPixelCNN`."""
+
+    steps = GatedPixelCNN
 
     def __init__(self, model: GatedPixelCNN, batch: int, labels: torch.Tensor | None = None) -> None:
         self.model, self.convs = model, Convolutions()

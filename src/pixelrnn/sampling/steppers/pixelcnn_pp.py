@@ -90,6 +90,8 @@ class PixelCNNPlusPlusStepper(Stepper):
         labels: int64 (B,) for a class-conditional model, else None.
     """
 
+    steps = PixelCNNPlusPlus
+
     def __init__(self, model: PixelCNNPlusPlus, batch: int, labels: torch.Tensor | None = None) -> None:
         self.model, self.unet, self.convs = model, model.unet, Convolutions()
         channels, height, width = model.config.image_shape

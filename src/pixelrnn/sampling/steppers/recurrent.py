@@ -42,6 +42,8 @@ class PixelRNNStepper(Stepper):
         condition: (B, Cc, H, W) given map of a conditioned network (Multi-Scale's second half), else None.
     """
 
+    steps = PixelRNN
+
     def __init__(self, model: PixelRNN, batch: int, labels: torch.Tensor | None = None,
                  condition: torch.Tensor | None = None) -> None:
         self.model, self.condition = model, condition
