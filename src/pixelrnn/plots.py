@@ -83,12 +83,7 @@ def save_loss_curves(train_points: Sequence[tuple[int, float]], valid_points: Se
     axes.set_ylabel("bits / dim")
     axes.grid(alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
-    plt.close(figure)
-    return path
+    return _save_figure(figure, path)
 
 
 
@@ -116,6 +111,13 @@ def save_score_histograms(scores: dict[str, dict[str, np.ndarray]], path: str | 
         axes.grid(alpha=0.3)
     panels[0][0].set_ylabel("images")
     panels[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return _save_figure(figure, path)
+
+
+def _save_figure(figure, path: str | Path) -> Path:
+    """Lay out ``figure``, write it atomically as a PNG (creating the folder) and free it."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
