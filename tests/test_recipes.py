@@ -71,11 +71,11 @@ def test_train_with_a_recipe_records_it_and_the_flags_given_win(tmp_path, capsys
                  "--run-dir", str(run_dir), "--hidden-channels", "4", "--layers", "1", "--output-channels", "4",
                  "--epochs", "1", "--sample-every", "0", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "recipe pixelrnn/table4/pixelcnn@v1" in out and "81.30 nats/image" in out and "optimizer=rmsprop" in out
+    assert "recipe pixelrnn/table4/pixelcnn@v2" in out and "81.30 nats/image" in out and "optimizer=rmsprop" in out
     checkpoint = load_checkpoint(run_dir / "last.pt")
     train, model = checkpoint["train_config"], ModelConfig(**checkpoint["model_config"])
     assert (train["recipe"], train["optimizer"], train["batch_size"], train["epochs"]) == \
-        ("pixelrnn/table4/pixelcnn@v1", "rmsprop", 16, 1)
+        ("pixelrnn/table4/pixelcnn@v2", "rmsprop", 16, 1)
     assert (model.num_layers, model.hidden_channels, model.skip_connections) == (1, 4, True)
     data = DataConfig(**checkpoint["data"]["config"])
     assert (data.name, data.binarize) == ("binarized_mnist", "fixed")

@@ -73,9 +73,19 @@ _SEED_OURS = ("the report's recipe (Adam 1e-3, weight decay 1e-4, ReduceLROnPlat
 _CIFAR_OURS = _RNN_OURS + "; no validation split: the test split is validated on, as the paper reports test NLL"
 
 
-def _table4(row: str, preset: str, target: float) -> Recipe:
-    return Recipe(f"pixelrnn/table4/{preset.removesuffix('-mnist')}", 1, f"{PIXELRNN}, Table 4 (binarized MNIST)",
-                  row, target, "nats/image", preset, dict(_BINARIZED_MNIST), {**_RNN_TRAIN, "epochs": 50}, _MNIST_OURS)
+# Version 2 of the Table 4 PixelCNN: version 1 (the preset's h = 16, 7 blocks, constant rate, 50 epochs) stopped
+# improving near 89.7 nats on the validation images after 7 of its epochs (a CPU run, 13 epochs), 8 nats short
+# of the paper; twice the width and 12 blocks with a cosine schedule over 8 epochs fit a CPU day far better.
+_TABLE4_PIXELCNN_OURS = ("RMSProp and batch 16 are the paper's (§4); the size (h = 32, 12 residual blocks, 216,513 "
+                         "parameters; the paper gives none for its MNIST PixelCNN), the learning rate 1e-3 with a "
+                         "cosine schedule over 8 epochs and clipping at norm 1 are ours")
+
+
+def _table4(row: str, preset: str, target: float, version: int = 1, ours: str = _MNIST_OURS,
+            train: dict[str, Any] | None = None, **model_fields: Any) -> Recipe:
+    return Recipe(f"pixelrnn/table4/{preset.removesuffix('-mnist')}", version,
+                  f"{PIXELRNN}, Table 4 (binarized MNIST)", row, target, "nats/image", preset, dict(_BINARIZED_MNIST),
+                  {**_RNN_TRAIN, "epochs": 50, **(train or {})}, ours, model_fields)
 
 
 def _cifar_row(table: str, name: str, row: str, preset: str, target: float, epochs: int = 30,
@@ -93,7 +103,8 @@ _PP_OURS = ("everything as openai/pixel-cnn train.py: Adam β 0.95/0.9995, lr 1e
             "initialisation on 100 images (init scale 0.1 in each block's second convolution); ours: nothing")
 
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in [
-    _table4("PixelCNN", "pixelcnn-mnist", 81.30),
+    _table4("PixelCNN", "pixelcnn-mnist", 81.30, 2, _TABLE4_PIXELCNN_OURS, {"epochs": 8, "schedule": "cosine"},
+            hidden_channels=32, num_layers=12),
     _table4("Row LSTM", "row-lstm-mnist", 80.54),
     _table4("Diagonal BiLSTM (7 layers, h = 16)", "diagonal-bilstm-mnist", 79.20),
     _cifar_row("table5", "pixelcnn", "PixelCNN (15 layers, h = 128)", "pixelcnn-cifar10", 3.14),
