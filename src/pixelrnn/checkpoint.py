@@ -13,16 +13,20 @@ A checkpoint is one ``torch.save`` file holding only tensors and plain Python va
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from pixelrnn._version import __version__
 from pixelrnn.config import ModelConfig, from_dict, to_dict
 from pixelrnn.errors import CheckpointError, PixelRNNError
 from pixelrnn.io import atomic_write, load_weights_only
 from pixelrnn.models import build_model
+from pixelrnn.pretrained import CONFIG_NAME, WEIGHTS_NAME, is_export, resolve
 from pixelrnn.runtime import Runtime, barrier
 
 FORMAT_VERSION = 1
@@ -68,12 +72,19 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path, runtime: Runti
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; a missing or corrupt file raises CheckpointError."""
-    path = Path(path)
+    """Read a checkpoint with ``weights_only=True``; a missing or corrupt file raises CheckpointError.
+
+    ``path`` is a ``.pt`` file, a run folder (its ``last.pt``), an exported model's folder or the name of a
+    pretrained model (``pixelrnn pretrained``); the last two give a checkpoint without training state.
+    """
+    given, path = path, resolve(path)
+    if is_export(path):
+        return _export_checkpoint(path, map_location)
     if path.is_dir():
         path = path / "last.pt"
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {given} (not a checkpoint file, run folder, exported model "
+                              "or pretrained name; see `pixelrnn pretrained`)")
     checkpoint = load_weights_only(path, "pixelrnn checkpoint", map_location)
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a pixelrnn checkpoint (missing model config or weights)")
@@ -83,6 +94,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{FORMAT_VERSION} (upgrade pixelrnn)"
         )
     return checkpoint
+
+
+def _export_checkpoint(folder: Path, map_location: str | torch.device) -> dict[str, Any]:
+    """The checkpoint of an exported model's folder: its config, data and weights, no training state."""
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+        weights = load_file(folder / WEIGHTS_NAME, device=str(map_location))
+    except (OSError, ValueError, SafetensorError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{folder} is not a readable pixelrnn export ({reason[:160]})") from error
+    return {"format_version": FORMAT_VERSION, "pixelrnn_version": config.get("pixelrnn_version"),
+            "model_config": config["model_config"], "data": config.get("data") or {},
+            "train_config": config.get("train_config"), "model": weights, "ema": None}
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device = "cpu",

@@ -22,9 +22,8 @@ from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags,
 from pixelrnn.errors import CheckpointError, WriteError
 from pixelrnn.io import atomic_write, write_json
 from pixelrnn.models import build_model, field_users
+from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, resolve
 from pixelrnn.run_folder import checkpoint_folder, read_metrics
-
-CONFIG_NAME, WEIGHTS_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"
 
 
 def export_model(checkpoint_path: str | Path, directory: str | Path) -> Path:
@@ -63,12 +62,21 @@ def _export_folder(directory: Path) -> Path:
 
 
 def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The model of an exported folder, in evaluation mode: the same log-likelihoods as its checkpoint.
+    """The model of an exported folder, or of a pretrained model by name, in evaluation mode.
+
+    Args:
+        directory: an exported folder, or the name of a shipped model (``pixelrnn pretrained``).
+
+    Returns:
+        The model, giving the same log-likelihoods as the checkpoint it was exported from.
 
     Raises:
         CheckpointError: a missing or unreadable file, or weights that do not fit the config.
     """
-    directory = Path(directory)
+    given, directory = directory, resolve(directory)
+    if not directory.exists():
+        raise CheckpointError(f"{given} is neither an exported model's folder nor a pretrained name (see "
+                              "`pixelrnn pretrained`)")
     try:
         config = json.loads((directory / CONFIG_NAME).read_text())
         model = build_model(from_dict(ModelConfig, config["model_config"]))

@@ -25,6 +25,7 @@ from pixelrnn.cli import (
     fid,
     heatmap,
     ood,
+    pretrained,
     recipes,
     sample,
     sweep,
@@ -34,9 +35,10 @@ from pixelrnn.cli import eval as evaluate
 from pixelrnn.errors import PixelRNNError
 
 # the subcommands, in the order `pixelrnn --help` lists them
-SUBCOMMANDS = {"train": train, "recipes": recipes, "sweep": sweep, "eval": evaluate, "sample": sample,
-               "complete": complete, "export": export, "compare": compare, "classify": classify, "bench": bench,
-               "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap, "ood": ood}
+SUBCOMMANDS = {"train": train, "recipes": recipes, "pretrained": pretrained, "sweep": sweep, "eval": evaluate,
+               "sample": sample, "complete": complete, "export": export, "compare": compare, "classify": classify,
+               "bench": bench, "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap,
+               "ood": ood}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,8 @@ HELP = "likelihood classification: argmax_y log p(x|y) + log p(y)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_eval_flags(parser, checkpoint_help="a class-conditional checkpoint, or its run folder (its last.pt)")
+    add_eval_flags(parser,
+                   checkpoint_help="a class-conditional checkpoint, its run folder, an export or a pretrained name")
 
 
 def run(args: argparse.Namespace) -> int:

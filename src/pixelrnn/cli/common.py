@@ -36,6 +36,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"pixelrnn: error: {message} (see pixelrnn {self.prog.split()[-1]} --help)\n")
 
 
+CHECKPOINT_HELP = "checkpoint file, run folder (its last.pt), exported model, or pretrained name (pixelrnn pretrained)"
+
+
+def checkpoint_argument(text: str) -> str:
+    """A checkpoint argument as the path to read: a pretrained model's name becomes its folder."""
+    from pixelrnn.pretrained import resolve
+
+    return str(resolve(text))
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -158,10 +168,9 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
                        help="offline: no network, upload later with `wandb sync` (default: offline)")
 
 
-def add_eval_flags(parser: argparse.ArgumentParser,
-              checkpoint_help: str = "checkpoint file, or a run folder (its last.pt)") -> None:
+def add_eval_flags(parser: argparse.ArgumentParser, checkpoint_help: str = CHECKPOINT_HELP) -> None:
     """Flags of ``eval`` and of ``classify``, which reads the same split of the same data."""
-    parser.add_argument("checkpoint", help=checkpoint_help)
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=checkpoint_help)
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--device", default="auto")

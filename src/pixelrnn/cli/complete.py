@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from pixelrnn.cli.common import png_path, positive_int
+from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, png_path, positive_int
 from pixelrnn.sampling import SAMPLERS
 
 HELP = "keep the top of an image, sample the rest (a grid PNG)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=CHECKPOINT_HELP)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", help="a PNG of the model's size and channels (0..255, rescaled to its levels)")
     source.add_argument("--test-index", type=int, help="test image K of the checkpoint's data set")

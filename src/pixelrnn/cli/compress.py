@@ -7,14 +7,14 @@ import sys
 import time
 from pathlib import Path
 
-from pixelrnn.cli.common import png_labels
+from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, png_labels
 from pixelrnn.errors import ConfigError
 
 HELP = "lossless compression of images with a model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=CHECKPOINT_HELP)
     parser.add_argument("inputs", nargs="*", help="PNG files and folders of PNGs (or give --split)")
     parser.add_argument("--split", choices=("test", "valid", "train"),
                         help="compress this split of the checkpoint's data set instead")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument
+
 HELP = "a checkpoint as config.json + model.safetensors + model card"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=CHECKPOINT_HELP)
     parser.add_argument("directory", help="output folder (created; files in it are replaced)")
 
 

@@ -6,14 +6,21 @@ import argparse
 import json
 import sys
 
-from pixelrnn.cli.common import add_data_flags, evaluation_data_config, positive_int, record_result
+from pixelrnn.cli.common import (
+    CHECKPOINT_HELP,
+    add_data_flags,
+    checkpoint_argument,
+    evaluation_data_config,
+    positive_int,
+    record_result,
+)
 from pixelrnn.data import SPLITS
 
 HELP = "Fréchet distance between a checkpoint's samples and a data split"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=CHECKPOINT_HELP)
     parser.add_argument("-n", "--num-samples", type=positive_int, required=True,
                         help="images to draw from the model (compare FIDs at equal N only)")
     parser.add_argument("--features", choices=("inception", "classifier"),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 
-from pixelrnn.cli.common import png_labels
+from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, png_labels
 from pixelrnn.errors import ConfigError
 
 HELP = "bits per pixel of images under a model (a PNG)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=CHECKPOINT_HELP)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", nargs="+", help="PNGs of the model's size and levels")
     source.add_argument("--test-index", type=int, nargs="+", help="test images of the checkpoint's data set")

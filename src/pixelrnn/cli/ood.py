@@ -6,7 +6,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from pixelrnn.cli.common import positive_int
+from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, positive_int
 
 HELP = "out-of-distribution scores: raw likelihood, input-complexity corrected, likelihood ratio; AUROC / AUPR"
 TITLES = {"nll": "−log2 p(x)", "complexity": "−log2 p(x) − PNG bits (Serrà et al.)",
@@ -14,7 +14,7 @@ TITLES = {"nll": "−log2 p(x)", "complexity": "−log2 p(x) − PNG bits (Serr�
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=CHECKPOINT_HELP)
     parser.add_argument("--in", dest="in_set", default="test",
                         help="in-distribution images (default: test, the checkpoint's test split); any set as --out")
     parser.add_argument("--out", dest="out_sets", nargs="+", required=True, metavar="SET",

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from pixelrnn.cli.common import png_path, positive_int
+from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, png_path, positive_int
 from pixelrnn.errors import PixelRNNError
 from pixelrnn.sampling import SAMPLERS
 
@@ -15,7 +15,7 @@ HELP = "draw images from a checkpoint into a PNG grid and .npz"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint file, or a run folder (its last.pt)")
+    parser.add_argument("checkpoint", type=checkpoint_argument, help=CHECKPOINT_HELP)
     parser.add_argument("-n", "--num-images", type=positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)

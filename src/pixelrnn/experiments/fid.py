@@ -15,12 +15,14 @@ Every feature network takes float images (B, C, H, W) in [0, 1]: integer levels 
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from pixelrnn import pretrained
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.config import DataConfig
 from pixelrnn.data import ImageDataset, check_data_fits_model, load_dataset
@@ -156,8 +158,13 @@ def default_features(dataset: ImageDataset) -> str:
 
 
 def classifier_cache_path(checkpoint_path: str | Path, data_name: str) -> Path:
-    """``fid-classifier-<data set>.pt`` in the checkpoint's folder (the run folder itself when given one)."""
-    return checkpoint_folder(checkpoint_path) / f"fid-classifier-{data_name}.pt"
+    """``fid-classifier-<data set>.pt`` in the checkpoint's folder (the run folder itself when given one); for a
+    pretrained model, whose folder lies inside the installed package, in ``~/.cache/pixelrnn/NAME/`` instead."""
+    folder = checkpoint_folder(checkpoint_path)
+    if folder.resolve().is_relative_to(pretrained.MODELS_DIR.resolve()):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = cache / "pixelrnn" / folder.name
+    return folder / f"fid-classifier-{data_name}.pt"
 
 
 def _feature_network(features: str, weights: str | Path | None, dataset: ImageDataset, checkpoint_path: str | Path,

@@ -1,0 +1,264 @@
+"""Re-run or resume every reproduction run, ship the finished ones as pretrained models, rebuild the results page.
+
+Usage (from the repository root, with the project's virtual environment)::
+
+    python experiments/reproduce.py train [RUN ...]   # start, or resume exactly, each run (one after another)
+    python experiments/reproduce.py save-state        # copy what resuming needs into reproduction/RUN/ (commit it)
+    python experiments/reproduce.py restore           # copy it back into the runs folder on a fresh machine
+    python experiments/reproduce.py ship RUN          # exact test NLL, export into the package, model card
+    python experiments/reproduce.py page              # rebuild the table of docs/reproduction.md
+
+``--runs-root`` (default ``~/pixelrnn-runs``) holds the run folders and ``--data-root`` (default
+``../shared/data``) the ``.npz`` copies of the data sets. A multi-hour run outlives a session through
+``save-state``: its ``last.pt`` (and ``best.pt``), metrics and pictures are committed under ``reproduction/RUN/``
+and ``restore`` puts them back, from which ``train`` resumes exactly. A finished run keeps only its metrics and
+pictures there; its weights are the pretrained model in ``src/pixelrnn/pretrained_models/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from itertools import pairwise
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STATE = REPO / "reproduction"
+PAGE = REPO / "docs" / "reproduction.md"
+BEGIN, END = "<!-- runs:begin -->", "<!-- runs:end -->"
+RESUME_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt")
+PAGE_FILES = ("config.json", "metrics.jsonl", "loss_curve.png")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One reproduction run: its folder, recipe, data file and the name it ships under."""
+
+    folder: str
+    recipe: str
+    data_file: str
+    pretrained: str
+    table: str  # the table the row belongs to, as the page names it
+
+
+RUNS = [
+    Run("table4-pixelcnn", "pixelrnn/table4/pixelcnn", "binarized_mnist.npz", "pixelcnn-binarized-mnist",
+        "PixelRNN Table 4"),
+    Run("seed-pixelcnn-small", "seed/cifar10/pixelcnn-small", "cifar10.npz", "pixelcnn-small-cifar10",
+        "seed report"),
+]
+
+
+def train(runs: list[Run], runs_root: Path, data_root: Path) -> None:
+    """Start each run, or resume it from its ``last.pt``; a finished run's resume says so and changes nothing."""
+    for run in runs:
+        folder = runs_root / run.folder
+        command = [sys.executable, "-m", "pixelrnn", "train", "--run-dir", str(folder), "--device", "cpu"]
+        command += ["--resume"] if (folder / "last.pt").is_file() else \
+            ["--recipe", run.recipe, "--data-path", str(data_root / run.data_file)]
+        print("$", " ".join(command), flush=True)
+        subprocess.run(command, check=True)
+
+
+def save_state(runs: list[Run], runs_root: Path) -> None:
+    """Copy each run's resume files (until it has finished), metrics and newest pictures into ``reproduction/RUN/``."""
+    for run in runs:
+        folder, kept = runs_root / run.folder, STATE / run.folder
+        if not folder.is_dir():
+            continue
+        kept.mkdir(parents=True, exist_ok=True)
+        names = PAGE_FILES if _finished(folder) else (*RESUME_FILES, "loss_curve.png")
+        for name in names:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, kept / name)
+        for name in set(RESUME_FILES) - set(names):
+            (kept / name).unlink(missing_ok=True)
+        samples = sorted((folder / "samples").glob("epoch_*.png"))
+        if samples:
+            shutil.copy2(samples[-1], kept / "samples.png")
+        print(f"kept {run.folder}: {', '.join(sorted(path.name for path in kept.iterdir()))}")
+
+
+def restore(runs: list[Run], runs_root: Path) -> None:
+    """Put the committed resume files back where a run folder is missing its ``last.pt``."""
+    for run in runs:
+        kept, folder = STATE / run.folder, runs_root / run.folder
+        if (kept / "last.pt").is_file() and not (folder / "last.pt").is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in RESUME_FILES:
+                if (kept / name).is_file():
+                    shutil.copy2(kept / name, folder / name)
+            print(f"restored {run.folder} into {folder}")
+
+
+def ship(run: Run, runs_root: Path, data_root: Path, check_images: int = 500) -> Path:
+    """Export the run's best checkpoint into the package, with its exact test NLL, check figure and card."""
+    from pixelrnn.checkpoint import load_checkpoint
+    from pixelrnn.evaluate import evaluate, stored_data_config
+    from pixelrnn.export import export_model, model_card
+    from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, MODELS_DIR
+    from pixelrnn.training.recipes import get_recipe
+
+    checkpoint = runs_root / run.folder / "best.pt"
+    recipe = get_recipe(run.recipe)
+    data = replace(stored_data_config(load_checkpoint(checkpoint)), path=str(data_root / run.data_file))
+    test = evaluate(checkpoint, "test", data, device="cpu").result
+    check = evaluate(checkpoint, "test", replace(data, max_test_images=check_images), device="cpu").result
+    folder = export_model(checkpoint, MODELS_DIR / run.pretrained)
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["data"]["config"]["path"] = None  # the user's copy: --data-path
+    config["parameters"] = sum(int(math.prod(shape)) for shape in _weight_shapes(folder))
+    command = f"pixelrnn train --recipe {recipe.key} --data-path {run.data_file} --device cpu"
+    config["pretrained"] = {
+        "recipe": recipe.key, "source": recipe.source, "source_short": run.table, "row": recipe.row,
+        "paper_figure": recipe.target, "unit": recipe.unit, "data": recipe.data["name"],
+        "test": _figures(test), "check": _figures(check), "compute": _compute(runs_root / run.folder),
+        "command": command, "planned_epochs": recipe.train.get("epochs")}
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    (folder / CARD_NAME).write_text(model_card(config, _figures(test)) + _card_section(config))
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    print(f"shipped {run.pretrained}: {_figures(test)}")
+    return folder
+
+
+def _figures(result) -> dict[str, float]:
+    return {"nats_per_image": result.nats_per_image, "bits_per_dim": result.bits_per_dim,
+            "num_images": result.num_images}
+
+
+def _weight_shapes(folder: Path) -> list[tuple[int, ...]]:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        return [tuple(weights.get_slice(name).get_shape()) for name in weights.keys()]  # noqa: SIM118
+
+
+def _compute(folder: Path) -> dict[str, object]:
+    """Training time from metrics.jsonl (gaps over 10 minutes, i.e. pauses between sessions, left out)."""
+    times = [line["time"] for line in _metrics(folder)]
+    seconds = sum(later - earlier for earlier, later in pairwise(times) if later - earlier < 600)
+    epochs = max((line["epoch"] for line in _metrics(folder) if line.get("kind") == "valid"), default=0)
+    return {"cpu_hours": round(seconds / 3600, 2), "machine": _machine(), "threads": 1, "epochs": epochs,
+            "date": datetime.date.today().isoformat()}
+
+
+def _machine() -> str:
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def _metrics(folder: Path) -> list[dict]:
+    path = folder / "metrics.jsonl"
+    lines = []
+    for text in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            lines.append(json.loads(text))
+        except ValueError:
+            continue  # a torn last line
+    return lines
+
+
+def _card_section(config: dict) -> str:
+    info, compute = config["pretrained"], config["pretrained"]["compute"]
+    figure = "none stated" if info["paper_figure"] is None else f"{info['paper_figure']:.2f} {info['unit']}"
+    return f"""
+## Reproduction
+
+- Row: {info['source']}, {info['row']} — the paper's (report's) figure: {figure}.
+- Recipe: `{info['recipe']}` (`pixelrnn recipes {info['recipe'].split('@')[0]}` lists every setting).
+- Data: {info['data']}, the test split's {info['test']['num_images']:,} images; pass your copy with `--data-path`.
+- Measured: `pixelrnn eval NAME --data-path …` gives {info['test']['nats_per_image']:.4f} nats/image =
+  {info['test']['bits_per_dim']:.5f} bits/dim; the first {info['check']['num_images']} test images give
+  {info['check']['nats_per_image']:.4f} nats/image (checked by the test suite).
+- Compute: {compute['cpu_hours']} CPU hours, {_epochs(info)}, {compute['threads']} thread of an
+  {compute['machine']}, {compute['date']}.
+- Command: `{info['command']}`
+"""
+
+
+def _epochs(info: dict) -> str:
+    """``N epochs``, or ``N of M epochs (unfinished)`` for a model shipped before its run ended."""
+    done, planned = info["compute"]["epochs"], info.get("planned_epochs", info["compute"]["epochs"])
+    return f"{done} epoch{'s' * (done != 1)}" if done >= planned else f"{done} of {planned} epochs (unfinished)"
+
+
+def page(runs: list[Run], runs_root: Path) -> None:
+    """Rewrite the table between the markers of docs/reproduction.md from the shipped models and kept metrics."""
+    from pixelrnn.pretrained import available
+    from pixelrnn.training.recipes import get_recipe
+
+    shipped = available()
+    rows = ["| row | paper / report | ours | compute | model |", "|---|---|---|---|---|"]
+    for run in runs:
+        recipe = get_recipe(run.recipe)
+        figure = "none stated" if recipe.target is None else f"{recipe.target:.2f} {recipe.unit}"
+        model = shipped.get(run.pretrained)
+        if model is not None:
+            compute = model.info["compute"]
+            ours = f"**{model.test_figure()}** (test)"
+            cost = f"{compute['cpu_hours']} CPU h, {_epochs(model.info)}, {compute['machine']}"
+            name = f"`{run.pretrained}`"
+        else:
+            ours, cost, name = _progress(STATE / run.folder, recipe), "running", "—"
+        rows.append(f"| {run.table}: {recipe.row} (`{recipe.key}`) | {figure} | {ours} | {cost} | "
+                    f"{name} |")
+    text = PAGE.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    PAGE.write_text(text[:start] + "\n" + "\n".join(rows) + "\n" + text[end:])
+    print(f"rewrote the table of {PAGE.relative_to(REPO)}")
+
+
+def _progress(kept: Path, recipe) -> str:
+    valid = [line for line in _metrics(kept) if line.get("kind") == "valid"]
+    if not valid:
+        return "no validation yet"
+    key = "nats_per_image" if recipe.unit == "nats/image" else "bits_per_dim"
+    best = min(line[key] for line in valid)
+    return f"best validation {best:.{2 if key == 'nats_per_image' else 3}f} after {len(valid)} of " \
+           f"{recipe.train.get('epochs', '?')} epochs (not finished)"
+
+
+def _finished(folder: Path) -> bool:
+    """Whether the run ended: the trainer writes its ``test`` line last."""
+    return any(line.get("kind") == "test" for line in _metrics(folder))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("train", "save-state", "restore", "ship", "page"))
+    parser.add_argument("runs", nargs="*", help="run folders (default: every run)")
+    parser.add_argument("--runs-root", type=Path, default=Path.home() / "pixelrnn-runs")
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    args = parser.parse_args(argv)
+    unknown = set(args.runs) - {run.folder for run in RUNS}
+    if unknown:
+        parser.error(f"unknown run {', '.join(sorted(unknown))} (runs: {', '.join(run.folder for run in RUNS)})")
+    runs = [run for run in RUNS if not args.runs or run.folder in args.runs]
+    if args.action == "train":
+        restore(runs, args.runs_root)
+        train(runs, args.runs_root, args.data_root)
+    elif args.action == "save-state":
+        save_state(runs, args.runs_root)
+    elif args.action == "restore":
+        restore(runs, args.runs_root)
+    elif args.action == "ship":
+        for run in runs:
+            ship(run, args.runs_root, args.data_root)
+    else:
+        page(runs, args.runs_root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
