@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from families import VARIANTS, build, variant_id
+from families import VARIANTS, build, image_size, variant_id
 
 from pixelrnn.checkpoint import load_model, make_checkpoint, save_checkpoint
 from pixelrnn.config import to_dict
 from pixelrnn.export import export_model, from_pretrained
 from pixelrnn.models import MODELS
+from pixelrnn.sampling import draw
 from pixelrnn.sampling.fast import has_fast_sampler
 
 
@@ -38,3 +39,20 @@ def test_save_and_load_give_the_same_log_likelihood(variant, channels, tmp_path)
         export_model(path, tmp_path / "exported")
         assert torch.equal(from_pretrained(tmp_path / "exported").log_prob(images), expected)
     assert to_dict(load_model(path).config) == to_dict(model.config)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_model_sample_is_the_one_sampling_entry_point(variant):
+    name, fields = variant
+    model = build(name, fields, levels=4).train()
+    images = model.sample(3, seed=7)
+    assert model.training  # its mode is given back
+    assert images.dtype == torch.int64 and images.shape == (3, 1, *image_size(name))
+    assert torch.equal(images, draw(model.eval(), 3, seed=7))
+    generator = torch.Generator().manual_seed(7)
+    first, second = model.sample(3, generator=generator), model.sample(3, generator=generator)
+    assert torch.equal(first, images) and not torch.equal(first, second)  # the generator advances
+    known = torch.full_like(images, -1)
+    known[:, :, 0] = images[:, :, 0]
+    completed = model.sample(3, known=known, seed=1)
+    assert torch.equal(completed[:, :, 0], images[:, :, 0])

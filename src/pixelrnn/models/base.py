@@ -124,6 +124,29 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
         conditioning = getattr(self, "conditioning", None)
         return conditioning(y) if conditioning is not None and y is not None else None
 
+    def sample(self, num_images: int, labels: torch.Tensor | None = None, known: torch.Tensor | None = None,
+               generator: torch.Generator | None = None, temperature: float = 1.0, seed: int = 0) -> torch.Tensor:
+        """Draw ``num_images`` images, exactly from the model's distribution (the fast sampler where one applies).
+
+        The same as :func:`pixelrnn.sampling.draw`, which every command uses; the model is put in evaluation
+        mode for the draw and returned to its mode after.
+
+        Args:
+            labels: int64 (num_images,) classes of a class-conditional model (default: 0, 1, 2, … cycling).
+            known: int64 (num_images, C, H, W): values ≥ 0 are kept, −1 sampled (completion).
+            generator: the random numbers (on the model's device); default: a new one seeded with ``seed``.
+            temperature: divides the logits (1.0: the model's own distribution).
+
+        Returns:
+            int64 (num_images, C, H, W) in [0, L − 1], on the model's device.
+        """
+        from pixelrnn.runtime import evaluation_mode
+        from pixelrnn.sampling import draw  # the sampling layer sits above the models: imported when called
+
+        with evaluation_mode(self):
+            return draw(self, num_images, seed=seed, labels=labels, known=known, temperature=temperature,
+                        generator=generator)
+
     def pixel_order(self) -> list[tuple[int, int]]:
         """The (row, col) order in which the model generates pixels: raster order, unless a model overrides it.
 

@@ -31,7 +31,8 @@ def choose_sampler(model: torch.nn.Module, sampler: str = "auto") -> Callable[..
 
 def draw(model: torch.nn.Module, num_images: int, seed: int = 0, labels: torch.Tensor | None = None,
          known: torch.Tensor | None = None, temperature: float = 1.0, sampler: str = "auto",
-         batch_size: int | None = None, progress: bool = False) -> torch.Tensor:
+         batch_size: int | None = None, progress: bool = False,
+         generator: torch.Generator | None = None) -> torch.Tensor:
     """``num_images`` images from ``model`` (in evaluation mode), from one generator seeded with ``seed``.
 
     Args:
@@ -44,6 +45,8 @@ def draw(model: torch.nn.Module, num_images: int, seed: int = 0, labels: torch.T
         sampler: ``auto`` (fast where the model has one), ``fast`` or ``plain``.
         batch_size: draw in batches of this many images, one generator throughout (default: all at once).
         progress: a progress bar over rows.
+        generator: the random numbers to draw with instead of a fresh generator seeded with ``seed`` (on the
+            model's device); it advances, so successive calls give new images.
 
     Returns:
         int64 (num_images, C, H, W) in [0, L − 1], on the model's device.
@@ -52,7 +55,10 @@ def draw(model: torch.nn.Module, num_images: int, seed: int = 0, labels: torch.T
         raise ConfigError(f"number of images must be at least 1, got {num_images}")
     sample = choose_sampler(model, sampler)
     device = next(model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    if generator is None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    elif generator.device.type != device.type:
+        raise ConfigError(f"the generator is on {generator.device}, the model on {device}: create it there")
     num_classes = model.config.num_classes
     if num_classes and labels is None:
         labels = torch.arange(num_images, device=device) % num_classes
