@@ -118,6 +118,15 @@ def test_every_registered_model_has_a_fast_sampler():
         assert has_fast_sampler(model), name
 
 
+def test_a_model_without_a_stepper_is_told_to_use_the_plain_sampler():
+    class Unstepped(torch.nn.Module):  # a family defined elsewhere that declares no stepper
+        pass
+
+    with pytest.raises(ConfigError, match="^Unstepped has no fast sampler") as error:
+        fast_sample_images(Unstepped(), 1)
+    assert "--sampler plain" in str(error.value) and "yet" not in str(error.value)
+
+
 def test_sample_command_takes_the_sampler(tmp_path):
     from pixelrnn.config import DataConfig, TrainConfig
     from pixelrnn.train import train

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the run that --run-dir holds (without it, a trained run folder is refused)")
     parser.add_argument("--recipe", help="train a paper row as the paper did (see `pixelrnn recipes`); the flags "
-                                         "given win over its settings, e.g. --data-path, --epochs, --device")
+                                         "given win over its settings, e.g. --data-path, --epochs, --device "
+                                         "(default: none)")
     add_training_flags(parser)
 
 
