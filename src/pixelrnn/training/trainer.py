@@ -59,7 +59,9 @@ class TrainResult:
     ``valid_split`` names the split that ``best_valid_bits_per_dim`` was measured on: ``valid``, or ``test`` for a
     data set without validation images. An ``interrupted`` run names the ``signal_number`` that stopped it (2:
     SIGINT, 15: SIGTERM) and whether ``last.pt`` was ``saved`` at the step it stopped at (False after a second
-    signal inside a step: the checkpoint before it is kept).
+    signal inside a step: the checkpoint before it is kept). A resumed run that had already reached its ``epochs`` /
+    ``max_steps`` (the settings it ran with, given here) and its test is ``already_ended``: nothing was trained or
+    evaluated, and ``test`` is the result logged when it ended.
     """
 
     run_dir: Path
@@ -71,6 +73,9 @@ class TrainResult:
     valid_split: str = "valid"
     signal_number: int | None = None
     saved: bool = True
+    already_ended: bool = False
+    epochs: int = 0
+    max_steps: int | None = None
 
 
 class Trainer:
@@ -114,6 +119,7 @@ class Trainer:
         self.metrics_path = self.run_dir / METRICS_FILE
         self.trackers: list[Tracker] = []  # opened by fit, on the main process only
         self.epoch_stats = EpochStats()  # the training steps of the epoch being closed, for its console line
+        self.stored_test: NLLResult | None = None  # a resumed run that had ended: its logged test NLL
         self._session_started = time.perf_counter()
 
     # ----------------------------------------------------------------------------------------- the loop
@@ -127,6 +133,8 @@ class Trainer:
         """
         self._start(resume)
         try:
+            if self.stored_test is not None:  # resumed with nothing left to do: its test NLL is the one logged
+                return self._result(test=self.stored_test, already_ended=True)
             with self.signals:
                 if self.progress["end_pending"]:  # stopped while closing an epoch: close it now
                     self._end_epoch()
@@ -375,10 +383,15 @@ class Trainer:
         self.progress = {"end_pending": None, "elapsed_seconds": 0.0, **checkpoint["progress"]}
         self._session_started = time.perf_counter()
         self.saved_step = self.progress["step"]
-        if self.runtime.is_main:  # forget metrics logged after this checkpoint (the final test line comes after
-            # the last one, at its step): they will be logged again
-            kept = [line for line in read_metrics(self.run_dir)
-                    if line["step"] <= self.progress["step"] and line.get("kind") != "test"]
+        # forget metrics logged after this checkpoint, and the final test line (it comes after the last one, at its
+        # step), as they will be logged again; unless the run has nothing left to do, when its test line stays
+        lines, step = read_metrics(self.run_dir), self.progress["step"]
+        finished = step >= self.total_steps and not self.progress["end_pending"]
+        kept = [line for line in lines if line["step"] <= step and (line.get("kind") != "test" or finished)]
+        tests = [line for line in kept if line.get("kind") == "test" and line["step"] == step]
+        self.stored_test = NLLResult(tests[-1]["nats_per_image"] * tests[-1]["num_images"], tests[-1]["num_images"],
+                                     math.prod(self.data.image_shape)) if tests else None
+        if self.runtime.is_main and kept != lines:
             atomic_write(self.metrics_path,
                          lambda tmp: tmp.write_text("".join(json.dumps(line) + "\n" for line in kept)))
 
@@ -408,10 +421,10 @@ class Trainer:
                          valid_label="validation" if self.valid_split == "valid" else "test (validation)")
 
     def _result(self, test: NLLResult | None, interrupted: bool = False, signal_number: int | None = None,
-                saved: bool = True) -> TrainResult:
+                saved: bool = True, already_ended: bool = False) -> TrainResult:
         return TrainResult(self.run_dir, self.progress["step"], self.progress["epoch"],
                            self.progress["best_valid_bits_per_dim"], test, interrupted, self.valid_split,
-                           signal_number, saved)
+                           signal_number, saved, already_ended, self.config.epochs, self.config.max_steps)
 
 
 def _nll_fields(result: NLLResult) -> dict[str, Any]:
