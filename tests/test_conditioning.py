@@ -135,3 +135,17 @@ def test_classify_and_per_class_sampling_from_the_command_line(two_class_run, tm
         if expected:
             assert main(["sample", str(two_class_run), *argv, "--out", str(grid)]) == 2
             assert expected in capsys.readouterr().err
+
+
+def test_classify_prints_a_headed_confusion_matrix_and_no_nan_for_a_class_without_images(two_class_run, capsys):
+    y_test = np.load(two_class_run.parent / "two.npz")["y_test"]
+    only_first = int(np.argmax(y_test != y_test[0]))  # the first test images are all of class y_test[0]
+    assert main(["classify", str(two_class_run), "--device", "cpu", "--max-test-images", str(only_first)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    header = lines.index("  true \\ predicted    0    1  images")
+    counts = [lines[header + 1 + k].split() for k in range(2)]
+    assert counts[y_test[0]] == [str(y_test[0]), *(["0", str(only_first)] if y_test[0] else [str(only_first), "0"]),
+                                 str(only_first)]
+    assert counts[1 - y_test[0]] == [str(1 - y_test[0]), "0", "0", "0"]
+    assert "nan" not in out and f"{1 - y_test[0]}: no test images" in out
