@@ -124,6 +124,28 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(trained_run, tmp_path, 
         assert expected.lower() in err.lower(), (expected, err)
 
 
+def test_a_path_of_the_wrong_kind_or_unfitting_weights_are_one_clear_line(trained_run, tmp_path, capsys):
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    reshaped = torch.load(trained_run / "last.pt", weights_only=True)
+    reshaped["model_config"]["hidden_channels"] += 2
+    torch.save(reshaped, tmp_path / "reshaped.pt")
+    cases = {
+        "/dev/null is a character device, not a checkpoint file": ["eval", "/dev/null"],
+        f"{tmp_path} is a folder without last.pt": ["eval", str(tmp_path)],
+        f"{a_file} is a file, not an image folder": ["train", "--data", "folder", "--data-path", str(a_file),
+                                                     "--run-dir", str(tmp_path / "r1")],
+        f"{tmp_path} is a folder, not a .npz file": ["train", "--data", "npz", "--data-path", str(tmp_path),
+                                                     "--run-dir", str(tmp_path / "r2")],
+        "the checkpoint's weights do not fit its model: input_conv.weight is 8×1×7×7 in the file but 12×1×7×7 in "
+        "the model (and ": ["eval", str(tmp_path / "reshaped.pt")],
+    }
+    for expected, argv in cases.items():
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"pixelrnn: error: {expected}"), err
+
+
 def test_errors_reach_the_shell_without_traceback(tmp_path):
     result = _run_cli("eval", str(tmp_path / "missing.pt"))
     assert result.returncode == 2

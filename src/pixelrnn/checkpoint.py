@@ -20,7 +20,7 @@ import torch
 
 from pixelrnn._version import __version__
 from pixelrnn.config import ModelConfig, from_dict, to_dict
-from pixelrnn.errors import CheckpointError, PixelRNNError
+from pixelrnn.errors import CheckpointError, PixelRNNError, describe_mismatch, first_line, path_kind
 from pixelrnn.io import atomic_write, load_weights_only
 from pixelrnn.models import build_model
 from pixelrnn.runtime import Runtime, barrier
@@ -71,9 +71,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint with ``weights_only=True``; a missing or corrupt file raises CheckpointError."""
     path = Path(path)
     if path.is_dir():
+        if not (path / "last.pt").exists():
+            raise CheckpointError(f"{path} is a folder without last.pt: give a checkpoint file or a run folder")
         path = path / "last.pt"
-    if not path.is_file():
+    kind = path_kind(path)
+    if kind == "nothing":
         raise CheckpointError(f"checkpoint not found: {path}")
+    if kind != "a file":
+        raise CheckpointError(f"{path} is {kind}, not a checkpoint file")
     checkpoint = load_weights_only(path, "pixelrnn checkpoint", map_location)
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a pixelrnn checkpoint (missing model config or weights)")
@@ -95,14 +100,25 @@ def model_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device
     try:
         config = from_dict(ModelConfig, checkpoint["model_config"])
         model = build_model(config)
-        use_average = averaged and checkpoint.get("ema") is not None
-        model.load_state_dict(checkpoint["ema"] if use_average else checkpoint["model"])
     except PixelRNNError as error:
         raise CheckpointError(f"the checkpoint's model cannot be rebuilt: {error}") from error
-    except RuntimeError as error:  # mismatched or missing weights
-        first_line = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"the checkpoint's weights do not fit its model: {first_line[:160]}") from error
+    use_average = averaged and checkpoint.get("ema") is not None
+    load_weights(model, checkpoint["ema"] if use_average else checkpoint["model"], "the checkpoint's weights")
     return model.to(device).eval()
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``model.load_state_dict(state)``; weights of other names or shapes are one CheckpointError line naming the
+    first difference (``input_conv.weight is 32×1×7×7 in the file but 36×1×7×7 in the model (and 3 more ...)``)."""
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise CheckpointError(f"{what} are no name → tensor table")
+    difference = describe_mismatch(model.state_dict(), state)
+    if difference:
+        raise CheckpointError(f"{what} do not fit its model: {difference}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:  # anything load_state_dict refuses beyond names and shapes
+        raise CheckpointError(f"{what} do not fit its model: {first_line(error)}") from error
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", averaged: bool = True) -> torch.nn.Module:

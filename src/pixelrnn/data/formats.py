@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelrnn.errors import DataError
+from pixelrnn.errors import DataError, path_kind
 
 Arrays = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int64 (N,)
 
@@ -176,8 +176,12 @@ def list_png_folder(folder: Path) -> tuple[list[Path], np.ndarray, list[str]]:
     Returns:
         The files in sorted order, their labels int64 (N,), and the class names ([] when flat).
     """
-    if not folder.is_dir():
+    kind = path_kind(folder)
+    if kind == "nothing":
         raise DataError(f"image folder {folder} does not exist")
+    if kind != "a folder":
+        raise DataError(f"{folder} is {kind}, not an image folder (--data folder reads a folder of PNG images; "
+                        "a .npz file is --data npz)")
     entries = [entry for entry in sorted(folder.iterdir()) if not entry.name.startswith(".")]
     classes = [entry for entry in entries if entry.is_dir()]
     if not classes:
@@ -244,8 +248,12 @@ def read_npz(path: Path) -> dict[str, Arrays]:
 
     Images may be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in (1, 3); they become uint8 (N, C, H, W).
     """
-    if not path.is_file():
+    kind = path_kind(path)
+    if kind == "nothing":
         raise DataError(f"npz file {path} not found")
+    if kind != "a file":
+        raise DataError(f"{path} is {kind}, not a .npz file" + (" (a folder of PNG images is --data folder)"
+                                                                 if kind == "a folder" else ""))
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path} is not a .npz file (not a zip archive)")
     try:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from pixelrnn.checkpoint import save_checkpoint
+from pixelrnn.checkpoint import load_weights, save_checkpoint
 from pixelrnn.data import ImageDataset, ImageSplit
 from pixelrnn.errors import CheckpointError, DataError, describe_shape, first_line
 from pixelrnn.io import load_weights_only
@@ -215,9 +215,10 @@ def load_classifier(path: str | Path, device: torch.device) -> tuple[FeatureClas
         if not isinstance(record, dict) or record.get("kind") != KIND:
             raise ValueError("not a pixelrnn FID feature classifier")
         network = FeatureClassifier(ClassifierConfig(**record["config"]))
-        network.load_state_dict(record["state_dict"])
+        state = record["state_dict"]
     except (ValueError, KeyError, TypeError, RuntimeError) as error:  # a record of another shape
         raise CheckpointError(f"{path} is not a readable FID feature classifier ({first_line(error)})") from error
+    load_weights(network, state, f"the weights of the FID feature classifier {path}")
     return network.to(device).eval(), str(record["data_name"]), float(record["test_accuracy"])
 
 
