@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 from causality import assert_causal
+from PIL import Image
 
 from pixelrnn.classify import class_log_prior, classify
 from pixelrnn.cli import main
 from pixelrnn.config import CONDITIONINGS, DataConfig, TrainConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import build_model, count_parameters, model_config
+from pixelrnn.plots import display_scale
 from pixelrnn.run_folder import read_evaluations
 from pixelrnn.train import train
 
@@ -127,6 +129,7 @@ def test_classify_and_per_class_sampling_from_the_command_line(two_class_run, tm
     assert main(["sample", str(two_class_run), "--per-class", "3", "--out", str(grid), "--device", "cpu"]) == 0
     saved = np.load(grid.with_suffix(".npz"))
     assert saved["images"].shape == (6, 1, 8, 8) and saved["labels"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert Image.open(grid).width > 3 * 8 * display_scale(8, 8) + 30  # a margin of class labels left of the rows
     top, bottom = saved["images"][:, 0, :4].mean(axis=(1, 2)), saved["images"][:, 0, 4:].mean(axis=(1, 2))
     assert (top[:3] > bottom[:3]).all() and (bottom[3:] > top[3:]).all()  # each row looks like its class
     assert main(["sample", str(two_class_run), "--class", "1", "-n", "2", "--out", str(grid), "--device", "cpu"]) == 0

@@ -417,8 +417,13 @@ class Trainer:
         lines = read_metrics(self.run_dir)
         train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
         valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]
+        config = self.model.config
+        layers = f"{config.num_layers} layer{'s' if config.num_layers != 1 else ''}"
+        title = (f"{self.run_dir.resolve().name}: {config.name} (h {config.hidden_channels}, {layers}"
+                 f"{', conditional' if self.conditional else ''}) on {self.data.name}")
         save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels),
-                         valid_label="validation" if self.valid_split == "valid" else "test (validation)")
+                         valid_label="validation" if self.valid_split == "valid" else "test (validation)",
+                         title=title)
 
     def _result(self, test: NLLResult | None, interrupted: bool = False, signal_number: int | None = None,
                 saved: bool = True, already_ended: bool = False) -> TrainResult:
