@@ -197,3 +197,14 @@ def test_bad_bench_and_pixelrnn_flags_give_one_line_errors(argv, expected, capsy
     captured = capsys.readouterr()
     assert status == 2 and captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1 and expected in captured.err
+
+
+def test_a_test_nll_over_part_of_the_test_set_is_flagged(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--device", "cpu"]) == 0  # trained with --max-test-images 32
+    captured = capsys.readouterr()
+    assert "over 32 images" in captured.out
+    assert captured.err == ("pixelrnn: warning: this test NLL covers the first 32 of the 297 test images of 'digits' "
+                            "(--max-test-images): it is not comparable with a full test set's\n")
+    assert main(["eval", str(trained_run), "--device", "cpu", "--max-test-images", "1000"]) == 0
+    captured = capsys.readouterr()
+    assert "over 297 images" in captured.out and captured.err == ""

@@ -39,6 +39,8 @@ def test_every_epoch_prints_one_line_with_losses_speed_time_and_checkpoints(tmp_
         assert match, line
         assert match.group(1) == str(number)
         assert (match.group(2) == "new best") == (match.group(3) is not None)
+    assert _messages(caplog)[-1] == ("pixelrnn: warning: this test NLL covers the first 16 of the 297 test images of "
+                                     "'digits' (--max-test-images): it is not comparable with a full test set's")
 
 
 def test_binary_data_reports_nats_per_image(tmp_path, caplog):

@@ -256,6 +256,21 @@ def test_png_folder_one_sub_folder_per_class_rgb(tmp_path):
     assert len(seen) == 12
 
 
+def test_png_folder_of_1_bit_images_is_binary(tmp_path):
+    from PIL import Image
+
+    pictures = [RNG.integers(0, 2, (7, 6), dtype=np.uint8) for _ in range(10)]
+    for i, bits in enumerate(pictures):
+        Image.fromarray(bits * 255).convert("1").save(tmp_path / f"{i:02d}.png")  # mode "1": 1 bit per pixel
+    dataset = load_dataset(DataConfig(name="folder", path=str(tmp_path), valid_fraction=0.0))
+    assert (dataset.num_levels, dataset.image_shape) == (2, (1, 7, 6))
+    images = torch.cat([dataset.train.images, dataset.test.images])[:, 0]
+    assert sorted(image.numpy().tobytes() for image in images) == sorted(bits.tobytes() for bits in pictures)
+    Image.fromarray(np.zeros((7, 6), np.uint8)).save(tmp_path / "03.png")  # one grey image among them
+    _raises(DataError, "has mode L but .*00.png has mode 1", load_dataset, DataConfig(name="folder",
+                                                                                      path=str(tmp_path)))
+
+
 @pytest.mark.parametrize("problem", ["mixed_sizes", "not_png", "rgba", "empty", "fake_png"])
 def test_png_folder_errors(tmp_path, problem):
     for i in range(3):

@@ -48,6 +48,8 @@ class ImageDataset:
         train_grey: dynamic binarization only: the grey uint8 (N, C, H, W) training images that
             :meth:`training_split` binarizes anew every epoch; ``train`` then holds one draw of them.
         binarize_seed: the seed of those draws.
+        test_total: the test images the data set has before ``max_test_images`` cut them (see
+            :meth:`partial_test_note`).
     """
 
     name: str
@@ -58,6 +60,16 @@ class ImageDataset:
     num_classes: int
     train_grey: torch.Tensor | None = None
     binarize_seed: int = 0
+    test_total: int | None = None
+
+    def partial_test_note(self, num_images: int) -> str:
+        """A warning for a test NLL measured over ``num_images`` images when the data set has more (``""`` when
+        it covers them all): such a number is not the one papers report over the whole test set."""
+        total = self.test_total or len(self.test)
+        if num_images >= total:
+            return ""
+        return (f"pixelrnn: warning: this test NLL covers the first {num_images:,} of the {total:,} test images of "
+                f"'{self.name}' (--max-test-images): it is not comparable with a full test set's")
 
     def training_split(self, epoch: int) -> ImageSplit:
         """The training images of ``epoch``: ``train``, or, with dynamic binarization (``train_grey`` set), the
@@ -149,8 +161,10 @@ def _load_folder(config: DataConfig) -> ImageDataset:
     if len(files) < 2:
         raise DataError(f"image folder {folder} holds {len(files)} image: at least 2 are needed (train and test)")
     num_test = min(max(round(FOLDER_TEST_FRACTION * len(files)), 1), len(files) - 1)
-    train, test = _hold_out((formats.read_pngs(files), labels), num_test, _FIXED_SPLIT_SEED)
-    return _assemble("folder", config, train, test, num_levels=256, num_classes=len(classes))
+    images = formats.read_pngs(files)  # one mode for all (checked): 1-bit PNGs are 2 levels
+    binary = formats.png_mode(files[0]) == "1"
+    train, test = _hold_out((images // 255 if binary else images, labels), num_test, _FIXED_SPLIT_SEED)
+    return _assemble("folder", config, train, test, num_levels=2 if binary else 256, num_classes=len(classes))
 
 
 def _load_npz(config: DataConfig) -> ImageDataset:
@@ -223,6 +237,7 @@ def _assemble(name: str, config: DataConfig, train: Arrays, test: Arrays, *, num
     The validation split comes from the whole training pool before ``max_train_images`` cuts the training
     split, so it does not change with that cut; ``max_test_images`` cuts the validation split too.
     """
+    test_total = len(test[0])
     if valid is None:  # hold out valid_fraction of the training pool, chosen by config.seed
         num_valid = min(round(config.valid_fraction * len(train[0])), max(len(train[0]) - 1, 0))
         train, valid = _hold_out(train, num_valid, config.seed)
@@ -232,7 +247,7 @@ def _assemble(name: str, config: DataConfig, train: Arrays, test: Arrays, *, num
     if len(train[0]) == 0 or len(test[0]) == 0:
         raise DataError(f"data set '{name}' has {len(train[0])} training and {len(test[0])} test images")
     return ImageDataset(name=name, train=_to_split(train), valid=_to_split(valid), test=_to_split(test),
-                        num_levels=num_levels, num_classes=num_classes)
+                        num_levels=num_levels, num_classes=num_classes, test_total=test_total)
 
 
 def _first(arrays: Arrays, limit: int | None) -> Arrays:

@@ -206,7 +206,8 @@ def list_png_folder(folder: Path) -> tuple[list[Path], np.ndarray, list[str]]:
 
 
 def read_pngs(files: list[Path]) -> np.ndarray:
-    """Decode PNGs that share one size and mode (L or RGB) into uint8 (N, C, H, W)."""
+    """Decode PNGs that share one size and mode into uint8 (N, C, H, W) grey levels 0..255: L or RGB, or 1-bit
+    (mode ``1``: black 0, white 255; :func:`png_mode` tells a caller that the images have 2 levels)."""
     from PIL import Image, UnidentifiedImageError
 
     if not files:
@@ -218,14 +219,16 @@ def read_pngs(files: list[Path]) -> np.ndarray:
             with Image.open(path) as image:
                 if image.format != "PNG":
                     raise DataError(f"{path} is not a PNG image (it is {image.format})")
-                mode, size, pixels = image.mode, image.size, np.asarray(image)
+                mode, size = image.mode, image.size
+                pixels = np.asarray(image.convert("L") if mode == "1" else image)
         except (UnidentifiedImageError, OSError) as error:
             raise DataError(f"{path} is not a readable PNG image ({_one_line(error)})") from None
-        if mode not in ("L", "RGB"):
-            raise DataError(f"{path} has PNG mode {mode}: only greyscale (L) and RGB images are supported")
+        if mode not in ("1", "L", "RGB"):
+            raise DataError(f"{path} has PNG mode {mode}: only 1-bit (1), greyscale (L) and RGB images are "
+                            "supported")
         if index == 0:
             first_mode, first_size = mode, size
-            images = np.empty((len(files), 1 if mode == "L" else 3, size[1], size[0]), dtype=np.uint8)
+            images = np.empty((len(files), 3 if mode == "RGB" else 1, size[1], size[0]), dtype=np.uint8)
         elif size != first_size:
             raise DataError(f"{path} is {size[0]}×{size[1]} but {files[0]} is {first_size[0]}×{first_size[1]}: "
                             "all images must share one size")
@@ -234,6 +237,17 @@ def read_pngs(files: list[Path]) -> np.ndarray:
                             "share one mode")
         images[index] = pixels.reshape(size[1], size[0], -1).transpose(2, 0, 1)  # (H, W[, C]) -> (C, H, W)
     return images
+
+
+def png_mode(path: Path) -> str:
+    """The PIL mode of a PNG file (``1``, ``L``, ``RGB``, ...); DataError if it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.mode
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"{path} is not a readable PNG image ({_one_line(error)})") from None
 
 
 def _check_png_name(path: Path) -> Path:

@@ -146,6 +146,8 @@ class Trainer:
                     self._stop_if_asked()
                 test = self._evaluate(self.data.test)
                 self._log({"kind": "test", **_nll_fields(test)})
+                if self.runtime.is_main and self.data.partial_test_note(test.num_images):
+                    logger.warning(self.data.partial_test_note(test.num_images))
                 self._plot_curves()
                 return self._result(test=test)
         except KeyboardInterrupt as stop:
