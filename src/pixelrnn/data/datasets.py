@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pixelrnn.config import DataConfig, ModelConfig
-from pixelrnn.data import download, formats
+from pixelrnn.data import download, formats, npz
 from pixelrnn.data.batching import ImageSplit, mix_seed
 from pixelrnn.data.formats import Arrays
 from pixelrnn.errors import DataError, describe_shape
@@ -148,7 +148,7 @@ def _npz_of(config: DataConfig, name: str, shape: tuple[int, int, int]) -> dict[
     if not config.path or Path(config.path).suffix.lower() != ".npz":
         return None
     path = Path(config.path).expanduser()
-    splits = formats.read_npz(path)
+    splits = npz.read_npz(path, _npz_cache())
     found = tuple(int(size) for size in splits["train"][0].shape[1:])
     if found != shape:
         raise DataError(f"{path} holds {'×'.join(map(str, found))} images, not {name}'s {'×'.join(map(str, shape))}")
@@ -168,7 +168,7 @@ def _load_folder(config: DataConfig) -> ImageDataset:
 
 
 def _load_npz(config: DataConfig) -> ImageDataset:
-    splits = formats.read_npz(Path(str(config.path)).expanduser())
+    splits = npz.read_npz(Path(str(config.path)).expanduser(), _npz_cache())
     binary = all(images.max() <= 1 for images, _ in splits.values() if images.size)
     num_classes = max((int(labels.max()) for _, labels in splits.values() if labels.size), default=-1) + 1
     _warn_of_unseen_labels(splits, config.path)
@@ -201,6 +201,11 @@ def _read_mnist(config: DataConfig) -> tuple[Arrays, Arrays]:
     folder = _folder(config, "mnist")
     download.ensure_mnist(folder, config.download)
     return formats.read_mnist(folder, "train"), formats.read_mnist(folder, "t10k")
+
+
+def _npz_cache() -> Path:
+    """Where large ``.npz`` files are kept decompressed (:func:`pixelrnn.data.npz.read_npz`)."""
+    return (CACHE_ROOT / "npz").expanduser()
 
 
 def _folder(config: DataConfig, default: str) -> Path:
@@ -255,8 +260,11 @@ def _first(arrays: Arrays, limit: int | None) -> Arrays:
 
 
 def _to_split(arrays: Arrays) -> ImageSplit:
-    images = np.ascontiguousarray(arrays[0], dtype=np.uint8)  # (N, C, H, W)
-    labels = np.ascontiguousarray(arrays[1], dtype=np.int64)  # (N,)
+    """Tensors of the arrays in memory: (images uint8 (N, C, H, W), labels int64 (N,)); a read-only memory map (a
+    cached ``.npz``) is copied, reading only the images kept."""
+    images, labels = (np.array(array, dtype=dtype) if not array.flags.writeable  # read-only map -> memory
+                      else np.ascontiguousarray(array, dtype=dtype)
+                      for array, dtype in zip(arrays, (np.uint8, np.int64), strict=True))
     return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels))
 
 

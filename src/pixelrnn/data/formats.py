@@ -1,4 +1,5 @@
-"""Readers of the on-disk formats: IDX (MNIST), ``.amat`` (binarized MNIST), CIFAR-10 pickles, PNG folders, ``.npz``.
+"""Readers of the on-disk formats: IDX (MNIST), ``.amat`` (binarized MNIST), CIFAR-10 pickles, PNG folders (``.npz``:
+:mod:`pixelrnn.data.npz`).
 
 Every reader returns NumPy arrays: images ``uint8`` of shape (N, C, H, W) and labels ``int64`` of shape (N,)
 (-1 where the format has no labels). Anything missing or malformed raises a one-line
@@ -11,7 +12,6 @@ import gzip
 import importlib
 import pickle
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -254,70 +254,6 @@ def _check_png_name(path: Path) -> Path:
     if not path.is_file() or path.suffix.lower() != ".png":
         raise DataError(f"{path} is not a PNG file: the image folder may hold only .png images")
     return path
-
-
-# ------------------------------------------------------------------------------------------------------ .npz
-def read_npz(path: Path) -> dict[str, Arrays]:
-    """``x_train``/``x_test`` (+ optional ``y_*``, ``x_valid``) of a ``.npz``: {split: (images, labels)}.
-
-    Images may be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in (1, 3); they become uint8 (N, C, H, W).
-    """
-    kind = path_kind(path)
-    if kind == "nothing":
-        raise DataError(f"npz file {path} not found")
-    if kind != "a file":
-        raise DataError(f"{path} is {kind}, not a .npz file" + (" (a folder of PNG images is --data folder)"
-                                                                 if kind == "a folder" else ""))
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not a .npz file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zlib.error, EOFError) as error:
-        raise DataError(f"{path} is not a readable .npz file ({_one_line(error)})") from None
-    missing = [key for key in ("x_train", "x_test") if key not in arrays]
-    if missing:
-        raise DataError(f"{path} lacks {', '.join(missing)} (it holds: {', '.join(sorted(arrays)) or 'nothing'})")
-    if ("y_train" in arrays) != ("y_test" in arrays) or ("x_valid" in arrays and "y_train" in arrays
-                                                          and "y_valid" not in arrays):
-        raise DataError(f"{path}: give labels for every split (y_train, y_test[, y_valid]) or for none")
-    splits = {}
-    for split in ("train", "valid", "test"):
-        if f"x_{split}" in arrays:
-            images = _npz_images(arrays[f"x_{split}"], f"x_{split}", path)
-            labels = arrays.get(f"y_{split}")
-            splits[split] = (images, unlabeled(len(images)) if labels is None
-                             else _npz_labels(labels, len(images), f"y_{split}", path))
-    shapes = {split: images.shape[1:] for split, (images, _) in splits.items()}
-    if len(set(shapes.values())) > 1:
-        raise DataError(f"{path}: the splits differ in image shape (C, H, W): {shapes}")
-    return splits
-
-
-def _npz_images(array: np.ndarray, key: str, path: Path) -> np.ndarray:
-    if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and not np.array_equal(array, np.round(array))):
-        raise DataError(f"{path}: {key} must hold integer grey levels, got dtype {array.dtype}")
-    if array.size and (array.min() < 0 or array.max() > 255):
-        raise DataError(f"{path}: {key} values must be in [0, 255], got [{array.min()}, {array.max()}]")
-    if array.ndim == 4 and array.shape[1] in (1, 3) and array.shape[3] in (1, 3):
-        raise DataError(f"{path}: {key} has shape {array.shape}, which reads as channels first or last: store grey "
-                        "images as (N, H, W), or transpose the array so that only one axis has 1 or 3 entries")
-    if array.ndim == 3:
-        array = array[:, None]  # (N, H, W) -> (N, 1, H, W)
-    elif array.ndim == 4 and array.shape[3] in (1, 3):
-        array = array.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    elif not (array.ndim == 4 and array.shape[1] in (1, 3)):
-        raise DataError(f"{path}: {key} has shape {array.shape}; expected (N, H, W), (N, H, W, C) or "
-                        "(N, C, H, W) with C in (1, 3)")
-    return np.ascontiguousarray(array.astype(np.uint8))
-
-
-def _npz_labels(labels: np.ndarray, num_images: int, key: str, path: Path) -> np.ndarray:
-    if labels.ndim != 1 or len(labels) != num_images or labels.dtype.kind not in "iu":
-        raise DataError(f"{path}: {key} must be {num_images} integer labels, got {labels.dtype} {labels.shape}")
-    if num_images and labels.min() < 0:
-        raise DataError(f"{path}: {key} holds a negative label ({labels.min()})")
-    return labels.astype(np.int64)
 
 
 def _one_line(error: BaseException) -> str:
