@@ -35,12 +35,13 @@ def unlabeled(num_images: int) -> np.ndarray:
 
 
 def read_digits() -> Arrays:
-    """scikit-learn's 8×8 digits: images uint8 (1797, 1, 8, 8) with values 0..16, labels int64 0..9."""
-    from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
+    """The 8×8 handwritten digits shipped in the package (``digits.npz``, see ``DIGITS.md`` beside it: the UCI
+    optdigits test set as scikit-learn distributes it): images uint8 (1797, 1, 8, 8) with values 0..16, labels
+    int64 0..9."""
+    from importlib.resources import files
 
-    digits = load_digits()
-    images = digits.images.astype(np.uint8)[:, None]  # (1797, 8, 8) float -> (1797, 1, 8, 8) uint8
-    return images, digits.target.astype(np.int64)
+    with files("pixelrnn.data").joinpath("digits.npz").open("rb") as file, np.load(file) as archive:
+        return archive["images"][:, None], archive["labels"].astype(np.int64)  # (1797, 8, 8) -> (1797, 1, 8, 8)
 
 
 # ----------------------------------------------------------------------------------------------- MNIST (IDX)
