@@ -6,11 +6,13 @@ DEMO_DIR ?= runs/demo
 
 .PHONY: install demo test lint clean
 
-# The environment: torch first, pinned to the CPU build (a looser requirement would fetch a multi-GB CUDA
-# build), then the package in editable mode with its test tools.
+# The environment: torch first, pinned (a looser requirement would let pip pick a newer, multi-GB CUDA build),
+# then the package in editable mode with its test tools. Where pip's index serves the CUDA build of torch (PyPI on
+# Linux), give TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu for the CPU-only one.
+TORCH_INDEX_URL ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 

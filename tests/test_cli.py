@@ -124,6 +124,28 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(trained_run, tmp_path, 
         assert expected.lower() in err.lower(), (expected, err)
 
 
+def test_a_path_of_the_wrong_kind_or_unfitting_weights_are_one_clear_line(trained_run, tmp_path, capsys):
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    reshaped = torch.load(trained_run / "last.pt", weights_only=True)
+    reshaped["model_config"]["hidden_channels"] += 2
+    torch.save(reshaped, tmp_path / "reshaped.pt")
+    cases = {
+        "/dev/null is a character device, not a checkpoint file": ["eval", "/dev/null"],
+        f"{tmp_path} is a folder without last.pt": ["eval", str(tmp_path)],
+        f"{a_file} is a file, not an image folder": ["train", "--data", "folder", "--data-path", str(a_file),
+                                                     "--run-dir", str(tmp_path / "r1")],
+        f"{tmp_path} is a folder, not a .npz file": ["train", "--data", "npz", "--data-path", str(tmp_path),
+                                                     "--run-dir", str(tmp_path / "r2")],
+        "the checkpoint's weights do not fit its model: input_conv.weight is 8×1×7×7 in the file but 12×1×7×7 in "
+        "the model (and ": ["eval", str(tmp_path / "reshaped.pt")],
+    }
+    for expected, argv in cases.items():
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"pixelrnn: error: {expected}"), err
+
+
 def test_errors_reach_the_shell_without_traceback(tmp_path):
     result = _run_cli("eval", str(tmp_path / "missing.pt"))
     assert result.returncode == 2
@@ -177,3 +199,14 @@ def test_bad_bench_and_pixelrnn_flags_give_one_line_errors(argv, expected, capsy
     captured = capsys.readouterr()
     assert status == 2 and captured.out == ""
     assert len(captured.err.strip().splitlines()) == 1 and expected in captured.err
+
+
+def test_a_test_nll_over_part_of_the_test_set_is_flagged(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--device", "cpu"]) == 0  # trained with --max-test-images 32
+    captured = capsys.readouterr()
+    assert "over 32 images" in captured.out
+    assert captured.err == ("pixelrnn: warning: this test NLL covers the first 32 of the 297 test images of 'digits' "
+                            "(--max-test-images): it is not comparable with a full test set's\n")
+    assert main(["eval", str(trained_run), "--device", "cpu", "--max-test-images", "1000"]) == 0
+    captured = capsys.readouterr()
+    assert "over 297 images" in captured.out and captured.err == ""

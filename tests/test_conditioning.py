@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 from causality import assert_causal
+from PIL import Image
 
 from pixelrnn.classify import class_log_prior, classify
 from pixelrnn.cli import main
 from pixelrnn.config import CONDITIONINGS, DataConfig, TrainConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import build_model, count_parameters, model_config
+from pixelrnn.plots import display_scale
 from pixelrnn.run_folder import read_evaluations
 from pixelrnn.train import train
 
@@ -127,6 +129,7 @@ def test_classify_and_per_class_sampling_from_the_command_line(two_class_run, tm
     assert main(["sample", str(two_class_run), "--per-class", "3", "--out", str(grid), "--device", "cpu"]) == 0
     saved = np.load(grid.with_suffix(".npz"))
     assert saved["images"].shape == (6, 1, 8, 8) and saved["labels"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert Image.open(grid).width > 3 * 8 * display_scale(8, 8) + 30  # a margin of class labels left of the rows
     top, bottom = saved["images"][:, 0, :4].mean(axis=(1, 2)), saved["images"][:, 0, 4:].mean(axis=(1, 2))
     assert (top[:3] > bottom[:3]).all() and (bottom[3:] > top[3:]).all()  # each row looks like its class
     assert main(["sample", str(two_class_run), "--class", "1", "-n", "2", "--out", str(grid), "--device", "cpu"]) == 0
@@ -135,3 +138,17 @@ def test_classify_and_per_class_sampling_from_the_command_line(two_class_run, tm
         if expected:
             assert main(["sample", str(two_class_run), *argv, "--out", str(grid)]) == 2
             assert expected in capsys.readouterr().err
+
+
+def test_classify_prints_a_headed_confusion_matrix_and_no_nan_for_a_class_without_images(two_class_run, capsys):
+    y_test = np.load(two_class_run.parent / "two.npz")["y_test"]
+    only_first = int(np.argmax(y_test != y_test[0]))  # the first test images are all of class y_test[0]
+    assert main(["classify", str(two_class_run), "--device", "cpu", "--max-test-images", str(only_first)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    header = lines.index("  true \\ predicted    0    1  images")
+    counts = [lines[header + 1 + k].split() for k in range(2)]
+    assert counts[y_test[0]] == [str(y_test[0]), *(["0", str(only_first)] if y_test[0] else [str(only_first), "0"]),
+                                 str(only_first)]
+    assert counts[1 - y_test[0]] == [str(1 - y_test[0]), "0", "0", "0"]
+    assert "nan" not in out and f"{1 - y_test[0]}: no test images" in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -256,6 +258,21 @@ def test_png_folder_one_sub_folder_per_class_rgb(tmp_path):
     assert len(seen) == 12
 
 
+def test_png_folder_of_1_bit_images_is_binary(tmp_path):
+    from PIL import Image
+
+    pictures = [RNG.integers(0, 2, (7, 6), dtype=np.uint8) for _ in range(10)]
+    for i, bits in enumerate(pictures):
+        Image.fromarray(bits * 255).convert("1").save(tmp_path / f"{i:02d}.png")  # mode "1": 1 bit per pixel
+    dataset = load_dataset(DataConfig(name="folder", path=str(tmp_path), valid_fraction=0.0))
+    assert (dataset.num_levels, dataset.image_shape) == (2, (1, 7, 6))
+    images = torch.cat([dataset.train.images, dataset.test.images])[:, 0]
+    assert sorted(image.numpy().tobytes() for image in images) == sorted(bits.tobytes() for bits in pictures)
+    Image.fromarray(np.zeros((7, 6), np.uint8)).save(tmp_path / "03.png")  # one grey image among them
+    _raises(DataError, "has mode L but .*00.png has mode 1", load_dataset, DataConfig(name="folder",
+                                                                                      path=str(tmp_path)))
+
+
 @pytest.mark.parametrize("problem", ["mixed_sizes", "not_png", "rgba", "empty", "fake_png"])
 def test_png_folder_errors(tmp_path, problem):
     for i in range(3):
@@ -307,6 +324,43 @@ def test_npz_errors(tmp_path):
     np.savez(tmp_path / "c.npz", x_train=np.zeros((2, 4, 4)), x_test=np.full((2, 4, 4), 300))
     _raises(DataError, r"\[0, 255\]", load_dataset, DataConfig(name="npz", path=str(tmp_path / "c.npz")))
     _raises(ConfigError, "needs a path", load_dataset, DataConfig(name="npz"))
+
+
+def test_npz_arrays_other_than_the_splits_are_never_read(tmp_path):
+    images = RNG.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    # an object array needs pickle to load: reading it with allow_pickle=False would fail
+    np.savez(tmp_path / "d.npz", x_train=images, x_test=images[:2], notes=np.array([{"author": "x"}], dtype=object))
+    dataset = load_dataset(DataConfig(name="npz", path=str(tmp_path / "d.npz"), valid_fraction=0.0))
+    assert torch.equal(dataset.train.images[:, 0], torch.from_numpy(images))
+    np.savez(tmp_path / "e.npz", x_train=images, notes=np.zeros(1))
+    message = _raises(DataError, "lacks x_test", load_dataset, DataConfig(name="npz", path=str(tmp_path / "e.npz")))
+    assert "it holds: notes, x_train" in message  # the names, from the archive's index
+
+
+def test_large_npz_is_cached_decompressed_and_memory_mapped(tmp_path, monkeypatch):
+    from pixelrnn.data import datasets, npz
+
+    monkeypatch.setattr(npz, "NPZ_CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(datasets, "CACHE_ROOT", tmp_path / "cache")
+    source = tmp_path / "mnist.npz"
+    (train_x, train_y), (test_x, test_y) = _mnist_arrays(num_train=20, num_test=6)
+    np.savez_compressed(source, x_train=train_x, y_train=train_y, x_test=test_x, y_test=test_y)
+    config = DataConfig(name="mnist", path=str(source), max_test_images=4)
+    first = load_dataset(config)
+    (folder,) = (tmp_path / "cache" / "npz").iterdir()
+    assert folder.name.startswith("mnist-") and (folder / "complete").read_text() == "train test"
+    cached = npz.read_npz(source, tmp_path / "cache" / "npz")
+    assert isinstance(cached["train"][0], np.memmap) and cached["train"][0].shape == (20, 1, 28, 28)
+    second = load_dataset(config)
+    for split in ("train", "valid", "test"):
+        assert torch.equal(getattr(first, split).images, getattr(second, split).images)
+        assert torch.equal(getattr(first, split).labels, getattr(second, split).labels)
+    assert second.train.images.numpy().flags.writeable  # in memory, not the read-only map
+    assert torch.equal(second.test.images[:, 0], torch.from_numpy(test_x[:4]))
+    np.savez_compressed(source, x_train=train_x[:10], y_train=train_y[:10], x_test=test_x, y_test=test_y)
+    os.utime(source, ns=(1, 1))  # a changed file: another cache entry, not the stale one
+    assert len(load_dataset(config).train) + len(load_dataset(config).valid) == 10
+    assert len(list((tmp_path / "cache" / "npz").iterdir())) == 2
 
 
 # ----------------------------------------------------------------------------------------------- downloads

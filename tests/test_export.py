@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -25,6 +26,10 @@ def test_exported_folder_loads_with_the_checkpoints_likelihoods(tmp_path, capsys
     assert "exported to" in capsys.readouterr().out
     folder = tmp_path / "export"
     assert {path.name for path in folder.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir()}
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask)  # the weights as readable as the rest (not 0600)
     config = json.loads((folder / "config.json").read_text())
     assert config["library_name"] == "pixelrnn" and config["averaged_weights"] == (ema_decay > 0)
     card = (folder / "README.md").read_text()

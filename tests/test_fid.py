@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 
@@ -203,3 +204,19 @@ def test_missing_torchmetrics_names_the_extra(checkpoint, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchmetrics.image.fid", None)  # makes the import fail
     with pytest.raises(PixelRNNError, match=re.escape("pip install 'pixelrnn[fid]'")):
         fid(checkpoint, num_samples=4, device="cpu")
+
+
+def test_training_the_classifier_says_so_first_and_shows_progress(tmp_path, caplog, monkeypatch):
+    from pixelrnn.experiments import feature_classifier
+
+    monkeypatch.setattr(feature_classifier, "PROGRESS_SECONDS", 0.0)  # a line after every epoch
+    caplog.set_level(logging.INFO)
+    dataset = load_dataset(DataConfig(name="digits", max_train_images=256, max_test_images=16))
+    path = tmp_path / "classifier.pt"
+    feature_classifier.classifier_for(dataset, path, torch.device("cpu"))
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == (f"training the FID feature classifier on digits (labels task, 256 training images; "
+                           f"once: it is saved to {path} and reused)")
+    epochs = [message for message in messages if message.startswith("FID feature classifier: epoch")]
+    assert len(epochs) == 100 and epochs[-1].startswith("FID feature classifier: epoch 100/100, loss ")
+    assert messages[-1].startswith("trained the FID feature classifier on digits")

@@ -10,6 +10,7 @@ from families import PIXELCNN_PP, VARIANTS, build, image_size
 from pixelrnn.cli import main
 from pixelrnn.errors import ConfigError
 from pixelrnn.nn.recurrent import InitialState
+from pixelrnn.plots import display_scale
 from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
 from pixelrnn.sampling.plain import sample_images
 
@@ -118,6 +119,15 @@ def test_every_registered_model_has_a_fast_sampler():
         assert has_fast_sampler(model), name
 
 
+def test_a_model_without_a_stepper_is_told_to_use_the_plain_sampler():
+    class Unstepped(torch.nn.Module):  # a family defined elsewhere that declares no stepper
+        pass
+
+    with pytest.raises(ConfigError, match="^Unstepped has no fast sampler") as error:
+        fast_sample_images(Unstepped(), 1)
+    assert "--sampler plain" in str(error.value) and "yet" not in str(error.value)
+
+
 def test_sample_command_takes_the_sampler(tmp_path):
     from pixelrnn.config import DataConfig, TrainConfig
     from pixelrnn.train import train
@@ -158,6 +168,9 @@ def test_complete_keeps_the_top_rows_and_draws_the_rest(tmp_path, capsys):
     assert (grid[2:, :, :4] == grid[0, :, :4]).all()  # the kept rows
     assert (grid[1, :, 4:] == 8).all()  # occluded: mid-grey of 17 levels
     assert len({completion.tobytes() for completion in grid[2:]}) > 1  # different completions
+    strip = np.asarray(Image.open(out))
+    cell = 8 * display_scale(8, 8)
+    assert strip.shape[0] > cell + 12 and strip[:strip.shape[0] - cell - 6].min() < 128  # captions above the strip
     png = tmp_path / "digit.png"
     Image.fromarray((grid[0, 0].astype(np.float64) * 255 / 16).round().astype(np.uint8)).save(png)
     assert main(["complete", str(tmp_path / "run"), "--image", str(png), "--keep-pixels", "20", "-n", "2",

@@ -47,7 +47,8 @@ def _state(run_dir) -> dict:
     metrics = [{key: value for key, value in line.items() if key not in ("time", "images_per_second")}
                for line in read_json_lines(run_dir / "metrics.jsonl")]
     return {"model": checkpoint["model"], "ema": checkpoint["ema"], "optimizer": checkpoint["optimizer"],
-            "progress": checkpoint["progress"], "metrics": metrics}
+            "progress": {key: value for key, value in checkpoint["progress"].items() if key != "elapsed_seconds"},
+            "metrics": metrics}
 
 
 def _assert_same(actual: dict, expected: dict) -> None:

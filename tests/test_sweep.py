@@ -130,11 +130,24 @@ def test_errors_reach_the_shell_without_traceback(tmp_path):
 def test_missing_optuna_and_tomllib_are_one_line_errors(tmp_path, capsys, monkeypatch):
     (tmp_path / "sweep.toml").write_text('[grid]\n"model.layers" = [1, 2]\n')
     monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", None)
     status, err = _status_and_error(["sweep", "--config", str(tmp_path / "sweep.toml")], capsys)
-    assert status == 2 and "needs Python 3.11 or later (tomllib)" in err and len(err.splitlines()) == 1
+    assert status == 2 and "needs Python 3.11 or later (tomllib), or tomli: pip install tomli" in err
+    assert len(err.splitlines()) == 1
     monkeypatch.setitem(sys.modules, "optuna", None)
     status, err = _status_and_error(["sweep", "--grid", "model.layers=1"], capsys)
     assert status == 2 and err == "pixelrnn: error: pixelrnn sweep needs Optuna: pip install 'pixelrnn[sweep]'"
+
+
+def test_python_3_10_reads_sweep_files_with_tomli(tmp_path, monkeypatch):
+    import tomllib
+
+    from pixelrnn.experiments.sweep_grid import load_sweep_file
+
+    (tmp_path / "sweep.toml").write_text('[grid]\n"model.layers" = [1, 2]\n')
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # as on Python 3.10, where tomli has the same API
+    monkeypatch.setitem(sys.modules, "tomli", tomllib)
+    assert load_sweep_file(tmp_path / "sweep.toml").grid == [("model.layers", [1, 2])]
 
 
 # ------------------------------------------------------------------------------------ a whole sweep

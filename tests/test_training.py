@@ -198,3 +198,27 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     target = checkpoint["progress"]["step"] + 2
     resumed = train(tmp_path, resume=True, train_overrides={"max_steps": target})
     assert resumed.steps == target and resumed.test is not None
+
+
+@pytest.mark.parametrize(("limit", "raise_to"), [(["--epochs", "1"], "--epochs 2"),
+                                                 (["--max-steps", "2"], "--max-steps 4")])
+def test_resuming_an_ended_run_says_so_and_appends_nothing(tmp_path, capsys, limit, raise_to):
+    from pixelrnn.cli import main
+
+    run_dir = tmp_path / "run"
+    flags = ["--data", "digits", "--max-train-images", "48", "--max-test-images", "16", "--model", "pixelcnn",
+             "--hidden-channels", "4", "--layers", "1", "--output-channels", "8", "--batch-size", "16",
+             "--sample-every", "0", "--device", "cpu", "--epochs", "1", *limit]
+    assert main(["train", "--run-dir", str(run_dir), *flags]) == 0
+    first = capsys.readouterr().out
+    metrics = (run_dir / "metrics.jsonl").read_bytes()
+    assert main(["train", "--run-dir", str(run_dir), "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert (run_dir / "metrics.jsonl").read_bytes() == metrics  # no second valid or test line
+    assert captured.err.count("\n") == 1 and "nothing to do" in captured.err
+    assert f"pixelrnn train --run-dir {run_dir} --resume {raise_to}" in captured.err
+    assert captured.out.splitlines()[0] == first.splitlines()[0]  # the test NLL logged when the run ended
+    assert main(["train", "--run-dir", str(run_dir), "--resume", *raise_to.split()]) == 0  # and it trains on
+    assert "nothing to do" not in capsys.readouterr().err
+    assert [line["kind"] for line in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+            ].count("test") == 1

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 
 from pixelrnn._version import __version__
 from pixelrnn.config import ModelConfig, from_dict, to_dict
-from pixelrnn.errors import CheckpointError, PixelRNNError
+from pixelrnn.errors import CheckpointError, PixelRNNError, describe_mismatch, first_line, path_kind
 from pixelrnn.io import atomic_write, load_weights_only
 from pixelrnn.models import build_model
 from pixelrnn.pretrained import CONFIG_NAME, WEIGHTS_NAME, is_export, resolve
@@ -81,10 +81,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if is_export(path):
         return _export_checkpoint(path, map_location)
     if path.is_dir():
+        if not (path / "last.pt").exists():
+            raise CheckpointError(f"{path} is a folder without last.pt: give a checkpoint file, a run folder or an "
+                                  "exported model")
         path = path / "last.pt"
-    if not path.is_file():
+    kind = path_kind(path)
+    if kind == "nothing":
         raise CheckpointError(f"checkpoint not found: {given} (not a checkpoint file, run folder, exported model "
                               "or pretrained name; see `pixelrnn pretrained`)")
+    if kind != "a file":
+        raise CheckpointError(f"{path} is {kind}, not a checkpoint file")
     checkpoint = load_weights_only(path, "pixelrnn checkpoint", map_location)
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a pixelrnn checkpoint (missing model config or weights)")
@@ -119,14 +125,25 @@ def model_from_checkpoint(checkpoint: dict[str, Any], device: str | torch.device
     try:
         config = from_dict(ModelConfig, checkpoint["model_config"])
         model = build_model(config)
-        use_average = averaged and checkpoint.get("ema") is not None
-        model.load_state_dict(checkpoint["ema"] if use_average else checkpoint["model"])
     except PixelRNNError as error:
         raise CheckpointError(f"the checkpoint's model cannot be rebuilt: {error}") from error
-    except RuntimeError as error:  # mismatched or missing weights
-        first_line = str(error).strip().splitlines()[0]
-        raise CheckpointError(f"the checkpoint's weights do not fit its model: {first_line[:160]}") from error
+    use_average = averaged and checkpoint.get("ema") is not None
+    load_weights(model, checkpoint["ema"] if use_average else checkpoint["model"], "the checkpoint's weights")
     return model.to(device).eval()
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``model.load_state_dict(state)``; weights of other names or shapes are one CheckpointError line naming the
+    first difference (``input_conv.weight is 32×1×7×7 in the file but 36×1×7×7 in the model (and 3 more ...)``)."""
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise CheckpointError(f"{what} are no name → tensor table")
+    difference = describe_mismatch(model.state_dict(), state)
+    if difference:
+        raise CheckpointError(f"{what} do not fit its model: {difference}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:  # anything load_state_dict refuses beyond names and shapes
+        raise CheckpointError(f"{what} do not fit its model: {first_line(error)}") from error
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", averaged: bool = True) -> torch.nn.Module:

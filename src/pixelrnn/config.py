@@ -31,7 +31,7 @@ class DataConfig:
     """Which images to load and how.
 
     Attributes:
-        name: one of ``DATASETS``. ``digits`` is scikit-learn's 8×8 handwritten digits (17 grey levels),
+        name: one of ``DATASETS``. ``digits`` is the 8×8 handwritten digits (17 grey levels; UCI optdigits),
             shipped inside the package and needing no download.
         path: for ``mnist``/``binarized_mnist``/``cifar10`` the folder holding (or receiving) the official
             files, or a ``.npz`` file of them (``x_train``, ``x_test``, ``x_valid``, ``y_*``); for ``folder`` the

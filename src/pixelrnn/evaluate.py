@@ -17,12 +17,14 @@ from pixelrnn.runtime import setup_runtime, teardown_runtime
 
 @dataclass(frozen=True)
 class Evaluation:
-    """An exact evaluation: the NLL result, and what it was measured on."""
+    """An exact evaluation: the NLL result, what it was measured on, and a warning when a test NLL covers only the
+    first ``--max-test-images`` of the test images."""
 
     result: NLLResult
     data_name: str
     split: str
     num_levels: int
+    partial_note: str = ""  # a warning when a test NLL covers only part of the test set
 
     @property
     def uniform_bits_per_dim(self) -> float:
@@ -74,4 +76,6 @@ def evaluate(checkpoint_path: str | Path, split: str = "test", data: DataConfig 
             result = evaluate_nll(model, batches, runtime, conditional=model.config.num_classes > 0)
     finally:
         teardown_runtime(runtime)
-    return Evaluation(result=result, data_name=dataset.name, split=split, num_levels=dataset.num_levels)
+    note = dataset.partial_test_note(result.num_images) if split == "test" else ""
+    return Evaluation(result=result, data_name=dataset.name, split=split, num_levels=dataset.num_levels,
+                      partial_note=note)

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pixelrnn._version import __version__
-from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
+from pixelrnn.checkpoint import load_checkpoint, load_weights, model_from_checkpoint
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags, from_dict, to_dict
 from pixelrnn.errors import CheckpointError, WriteError
 from pixelrnn.io import atomic_write, write_json
@@ -80,10 +80,11 @@ def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
     try:
         config = json.loads((directory / CONFIG_NAME).read_text())
         model = build_model(from_dict(ModelConfig, config["model_config"]))
-        model.load_state_dict(load_file(directory / WEIGHTS_NAME))
+        weights = load_file(directory / WEIGHTS_NAME)
     except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{directory} is not a pixelrnn export ({reason[:160]})") from error
+    load_weights(model, weights, f"the weights of {directory}")
     return model.to(device).eval()
 
 

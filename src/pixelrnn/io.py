@@ -32,6 +32,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], suffix: str 
     """Call ``write(tmp_path)`` and rename the result onto ``path``; ``suffix`` ends the temporary name (for
     writers that add their own extension, e.g. ``np.savez``).
 
+    The file gets the permissions of a plain new file (0o666 less the umask), whatever ``write`` gave it.
+
     Raises:
         WriteError: the write or the rename failed (no space left, no permission, ...); ``path`` is unchanged.
     """
@@ -39,6 +41,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], suffix: str 
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{suffix}")
     try:
         write(tmp)
+        os.chmod(tmp, _plain_file_mode())  # as a plain open() would make it: writers such as safetensors use 0600
         os.replace(tmp, path)
     except OSError as error:
         raise WriteError(f"cannot write {path}: {error.strerror or first_line(error)}") from error
@@ -49,6 +52,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], suffix: str 
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
     return path
+
+
+def _plain_file_mode() -> int:
+    """The permissions ``open(path, "w")`` gives a new file: 0o666 less the process's umask (0644 with umask 022)."""
+    umask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_json(path: str | Path, content: Any) -> Path:

@@ -12,6 +12,8 @@ from PIL import Image
 
 from pixelrnn.io import atomic_write
 
+MIN_CELL_PIXELS = 96  # a sample grid shows each image at least this large (nearest-neighbour enlargement)
+
 
 def image_grid(images: torch.Tensor, num_levels: int, columns: int | None = None, scale: int = 1,
                padding: int = 1) -> np.ndarray:
@@ -41,14 +43,58 @@ def image_grid(images: torch.Tensor, num_levels: int, columns: int | None = None
     return grid[..., 0] if channels == 1 else grid
 
 
-def save_image_grid(images: torch.Tensor, num_levels: int, path: str | Path, columns: int | None = None) -> Path:
-    """Write ``image_grid`` as a PNG (enlarged so that small images stay visible); returns the path."""
-    height = images.shape[-2]
-    scale = max(1, 64 // height)
+def display_scale(height: int, width: int) -> int:
+    """Nearest-neighbour enlargement that shows an H×W image at least :data:`MIN_CELL_PIXELS` pixels on its
+    longer side (28×28 MNIST ×4, 8×8 digits ×12, 32×32 CIFAR-10 ×3); 1 for larger images."""
+    return max(1, math.ceil(MIN_CELL_PIXELS / max(height, width)))
+
+
+def save_image_grid(images: torch.Tensor, num_levels: int, path: str | Path, columns: int | None = None,
+                    row_labels: Sequence[str] | None = None, column_labels: Sequence[str] | None = None) -> Path:
+    """Write ``image_grid`` as a PNG, enlarged by :func:`display_scale`; returns the path.
+
+    Args:
+        row_labels: a caption left of each grid row (e.g. ``class 3``).
+        column_labels: a caption above each grid column (e.g. ``original``, ``occluded``, ``completion 1``).
+    """
+    height, width = images.shape[-2:]
+    scale = display_scale(height, width)
+    padding = 1 if scale == 1 else max(2, scale // 4)  # a gap the eye sees between enlarged images
+    picture = Image.fromarray(image_grid(images, num_levels, columns, scale, padding))
+    if row_labels or column_labels:
+        picture = _labelled(picture, (width * scale + padding, height * scale + padding), padding, row_labels or [],
+                            column_labels or [])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Image.fromarray(image_grid(images, num_levels, columns, scale)).save(tmp, "PNG"))
+    atomic_write(path, lambda tmp: picture.save(tmp, "PNG"))
     return path
+
+
+def _labelled(grid: Image.Image, cell: tuple[int, int], padding: int, row_labels: Sequence[str],
+              column_labels: Sequence[str]) -> Image.Image:
+    """``grid`` (cells of ``cell`` = (width, height) pixels after a ``padding`` border) with a white margin on the
+    left holding ``row_labels`` (centred on each row) and one on top holding ``column_labels`` (centred on each
+    column), in a font small enough for a column label to fit its cell."""
+    from PIL import ImageDraw, ImageFont
+
+    cell_width, cell_height = cell
+    size = 14
+    font = ImageFont.load_default(size=size)
+    while size > 7 and max((font.getlength(text) for text in column_labels), default=0) > cell_width - 4:
+        size -= 1
+        font = ImageFont.load_default(size=size)
+    left = math.ceil(max((font.getlength(text) for text in row_labels), default=-8)) + 8
+    top = size + 8 if column_labels else 0
+    labelled = Image.new(grid.mode, (grid.width + left, grid.height + top), 255 if grid.mode == "L" else "white")
+    labelled.paste(grid, (left, top))
+    draw, ink = ImageDraw.Draw(labelled), 0 if grid.mode == "L" else "black"
+    for row, text in enumerate(row_labels):
+        draw.text((left - 4, top + padding + row * cell_height + cell_height // 2), text, fill=ink, font=font,
+                  anchor="rm")
+    for column, text in enumerate(column_labels):
+        draw.text((left + padding + column * cell_width + cell_width // 2, top - 3), text, fill=ink, font=font,
+                  anchor="md")
+    return labelled
 
 
 def save_images_npz(images: torch.Tensor, path: str | Path, labels: torch.Tensor | None = None) -> Path:
@@ -64,9 +110,10 @@ def save_images_npz(images: torch.Tensor, path: str | Path, labels: torch.Tensor
 
 def save_loss_curves(train_points: Sequence[tuple[int, float]], valid_points: Sequence[tuple[int, float]],
                      path: str | Path, uniform_bits_per_dim: float | None = None,
-                     valid_label: str = "validation") -> Path:
+                     valid_label: str = "validation", title: str = "") -> Path:
     """Plot training and validation bits/dim against the optimizer step as a PNG (``valid_label`` names the
-    validation curve)."""
+    validation curve, ``title`` the run). The uniform model's level is drawn inside the axes, whatever the curves'
+    range, and a curve of one point is a marker, so that every legend entry is visible."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,17 +121,24 @@ def save_loss_curves(train_points: Sequence[tuple[int, float]], valid_points: Se
 
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     if train_points:
-        axes.plot(*zip(*train_points, strict=True), label="train (batch)", alpha=0.6)
+        axes.plot(*zip(*train_points, strict=True), "." if len(train_points) < 2 else "-", label="train (batch)",
+                  alpha=0.6)
     if valid_points:
         axes.plot(*zip(*valid_points, strict=True), "o-", label=valid_label)
     if uniform_bits_per_dim is not None:
-        axes.axhline(uniform_bits_per_dim, color="grey", linestyle="--", label="uniform model")
+        axes.axhline(uniform_bits_per_dim, color="grey", linestyle="--",
+                     label=f"uniform model ({uniform_bits_per_dim:.3f})")
+        low, high = axes.get_ylim()
+        margin = 0.05 * (max(high, uniform_bits_per_dim) - min(low, uniform_bits_per_dim) or 1.0)
+        axes.set_ylim(min(low, uniform_bits_per_dim - margin), max(high, uniform_bits_per_dim + margin))
+    axes.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("bits / dim")
+    if title:
+        axes.set_title(title, fontsize="medium")
     axes.grid(alpha=0.3)
-    axes.legend()
-    return _save_figure(figure, path)
-
+    axes.legend(loc="best")
+    return save_figure(figure, path)
 
 
 def save_score_histograms(scores: dict[str, dict[str, np.ndarray]], path: str | Path,
@@ -111,10 +165,10 @@ def save_score_histograms(scores: dict[str, dict[str, np.ndarray]], path: str | 
         axes.grid(alpha=0.3)
     panels[0][0].set_ylabel("images")
     panels[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    return _save_figure(figure, path)
+    return save_figure(figure, path)
 
 
-def _save_figure(figure, path: str | Path) -> Path:
+def save_figure(figure, path: str | Path) -> Path:
     """Lay out ``figure``, write it atomically as a PNG (creating the folder) and free it."""
     import matplotlib.pyplot as plt
 

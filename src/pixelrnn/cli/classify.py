@@ -26,9 +26,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.data_name} {result.split}: accuracy {result.accuracy:.4f} "
           f"({int(result.confusion.diagonal().sum())}/{total}); marginal log p(x): "
           f"{result.marginal_bits_per_dim:.4f} bits/dim")
-    print("confusion matrix (rows: true class, columns: predicted):")
-    for row in result.confusion.tolist():
-        print("  " + " ".join(f"{count:5d}" for count in row))
-    print("bits/dim of log p(x | true class), per class: " +
-          ", ".join(f"{k}: {bits:.4f}" for k, bits in enumerate(result.bits_per_dim_per_class.tolist())))
+    print(f"confusion matrix of the {total} {result.split} images (rows: true class, columns: predicted class):")
+    for line in confusion_table(result.confusion.tolist()):
+        print("  " + line)
+    print("bits/dim of log p(x | true class), per class: " + ", ".join(
+        f"{k}: {bits:.4f}" if count else f"{k}: no {result.split} images"
+        for k, (bits, count) in enumerate(zip(result.bits_per_dim_per_class.tolist(),
+                                              result.confusion.sum(dim=1).tolist(), strict=True))))
     return 0
+
+
+def confusion_table(confusion: list[list[int]]) -> list[str]:
+    """The rows of a K×K confusion matrix under a header of predicted classes, each row led by its true class and
+    ended by its number of images; right-aligned columns."""
+    width = max(5, *(len(str(count)) + 1 for row in confusion for count in row))
+    label = "true \\ predicted"
+    header = label + "".join(f"{k:>{width}}" for k in range(len(confusion))) + f"{'images':>{width + 3}}"
+    rows = [f"{k:>{len(label)}}" + "".join(f"{count:>{width}}" for count in row) + f"{sum(row):>{width + 3}}"
+            for k, row in enumerate(confusion)]
+    return [header, *rows]

@@ -23,6 +23,7 @@ from pixelrnn.config import (
     WANDB_MODES,
     DataConfig,
     ModelConfig,
+    TrainConfig,
 )
 from pixelrnn.data import SPLITS
 from pixelrnn.errors import ConfigError, PixelRNNError
@@ -114,7 +115,8 @@ def add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None
     group = parser.add_argument_group("data")
     group.add_argument("--data", choices=DATASETS, help=f"data set (default: {default or 'the checkpoint’s'})")
     group.add_argument("--data-path", "--data-dir", dest="data_path",
-                       help="folder of the official files, image folder, or .npz file")
+                       help="folder of the official files, image folder, or .npz file (default: "
+                            "~/.cache/pixelrnn/<data set>, downloaded there if missing; digits: in the package)")
     group.add_argument("--binarize", choices=BINARIZATIONS,
                        help="binarized_mnist: fixed (the Larochelle split, PixelRNN's Table 4; the default), dynamic "
                             "(MNIST redrawn every epoch: not comparable with fixed) or once (MNIST drawn once)")
@@ -122,8 +124,42 @@ def add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None
                        help="share of train held out (default 0.1; 0: train on all of it, validate on test)")
     group.add_argument("--data-seed", type=int, help="seed of the validation split (default 0)")
     group.add_argument("--no-download", action="store_true", help="never download missing files")
-    group.add_argument("--max-train-images", type=positive_int, help="use only the first N training images")
-    group.add_argument("--max-test-images", type=positive_int, help="use only the first N test images")
+    group.add_argument("--max-train-images", type=positive_int,
+                       help="use only the first N training images, in file order (default: all)")
+    group.add_argument("--max-test-images", type=positive_int,
+                       help="use only the first N test images, in file order, and at most N validation images "
+                            "(default: all); a test NLL over a part is not the paper's number: a warning says so")
+
+
+# help and type of the optimisation flags; the default shown is TrainConfig's (a preset's own win over it)
+_TRAIN_FLAG_HELP: dict[str, tuple[Any, str]] = {
+    "epochs": (positive_int, "passes over the training split"),
+    "max_steps": (positive_int, "stop after N optimizer steps, even inside an epoch"),
+    "batch_size": (positive_int, "images per optimizer step, per process"),
+    "eval_batch_size": (positive_int, "images per forward pass of validation and test"),
+    "grad_accum": (positive_int, "split each batch into N micro-batches, accumulating gradients"),
+    "num_samples": (positive_int, "images in each sample grid"),
+    "log_every": (positive_int, "a train line in metrics.jsonl every N steps"),
+    "init_batch_size": (positive_int, "training images of a weight-normalised model's data-dependent init"),
+    "sample_every": (int, "sample grid every N epochs (0: never)"),
+    "checkpoint_every": (int, "also save last.pt every N steps inside an epoch (0: only at an epoch's end)"),
+    "checkpoint_minutes": (non_negative_float, "also save last.pt inside an epoch after this many minutes since "
+                                               "the last save (0: off)"),
+    "lr": (non_negative_float, "learning rate"),
+    "weight_decay": (non_negative_float, "weight decay"),
+    "lr_decay": (non_negative_float, "exponential schedule: the rate's factor per step"),
+    "grad_clip": (non_negative_float, "clip the global gradient norm to this (0: off)"),
+    "adam_beta1": (float, "Adam/AdamW β₁ in (0, 1)"),
+    "adam_beta2": (float, "Adam/AdamW β₂ in (0, 1)"),
+    "ema_decay": (float, "evaluate and sample a moving average of the weights with this decay (0: off)"),
+    "seed": (int, "base seed; each process uses seed · world size + rank"),
+    "device": (str, "auto, cpu, cuda or cuda:N"),
+}
+
+
+def _train_default(name: str) -> str:
+    value = TrainConfig.__dataclass_fields__[name].default
+    return "none" if value is None else str(value)
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -135,34 +171,22 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
                        help=f"model or preset: {', '.join([*MODELS, *PRESETS])} (default: pixelcnn-small)")
     model.add_argument("--conditional", action="store_true", help="condition on the data set's class labels")
     add_model_flags(model)
-    opt = parser.add_argument_group("training (defaults: see TrainConfig)")
-    for name in ("epochs", "max_steps", "batch_size", "eval_batch_size", "grad_accum", "num_samples", "log_every",
-                 "init_batch_size"):
-        opt.add_argument(f"--{name.replace('_', '-')}", type=positive_int)
-    opt.add_argument("--sample-every", type=int, help="sample grid every N epochs (0: never)")
-    opt.add_argument("--checkpoint-every", type=int,
-                     help="also save last.pt every N steps inside an epoch (default 0: at the end of every epoch)")
-    opt.add_argument("--checkpoint-minutes", type=non_negative_float,
-                     help="also save last.pt inside an epoch after this many minutes since the last save "
-                          "(default 10; 0: off)")
-    opt.add_argument("--optimizer", choices=OPTIMIZERS)
-    opt.add_argument("--schedule", choices=SCHEDULES)
-    for name in ("lr", "weight_decay", "lr_decay", "grad_clip"):
-        opt.add_argument(f"--{name.replace('_', '-')}", type=non_negative_float)
-    opt.add_argument("--adam-beta1", type=float, help="Adam/AdamW β₁ in (0, 1) (default: the preset's, else 0.9)")
-    opt.add_argument("--adam-beta2", type=float, help="Adam/AdamW β₂ in (0, 1) (default: the preset's, else 0.999)")
-    opt.add_argument("--ema-decay", type=float,
-                     help="evaluate and sample a moving average of the weights with this decay (0: off)")
-    opt.add_argument("--precision", choices=PRECISIONS,
-                     help="bf16: the training forward pass under bfloat16 autocast (evaluation stays exact, fp32)")
+    opt = parser.add_argument_group("training", "A preset brings its own defaults where its paper sets them (e.g. "
+                                                "RMSProp for the PixelRNN presets); the defaults below hold otherwise.")
+    for name, (kind, text) in _TRAIN_FLAG_HELP.items():
+        opt.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{text} (default: {_train_default(name)})")
+    for name, choices, text in (("optimizer", OPTIMIZERS, "optimizer"),
+                                ("schedule", SCHEDULES, "learning-rate schedule; plateau halves the rate when "
+                                                        "validation stalls"),
+                                ("precision", PRECISIONS, "bf16: the training forward pass under bfloat16 "
+                                                          "autocast (evaluation stays exact, fp32)")):
+        opt.add_argument(f"--{name}", choices=choices, help=f"{text} (default: {_train_default(name)})")
     opt.add_argument("--compile", action="store_true", default=None, help="torch.compile the training forward pass")
     opt.add_argument("--channels-last", action="store_true", default=None,
                      help="weights and convolution activations in channels-last memory order")
-    opt.add_argument("--seed", type=int)
-    opt.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto)")
     track = parser.add_argument_group("experiment tracking (see docs/tracking.md)")
     track.add_argument("--log", action="append", choices=TRACKERS,
-                       help="also send metrics, sample grids and config to this tracker (repeatable)")
+                       help="also send metrics, sample grids and config to this tracker (repeatable; default: none)")
     track.add_argument("--wandb-project", help="wandb project (default: pixelrnn)")
     track.add_argument("--wandb-mode", choices=WANDB_MODES,
                        help="offline: no network, upload later with `wandb sync` (default: offline)")

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     grid, num_levels = complete(checkpoint, image, known, args.num_samples, seed=args.seed,
                                 temperature=args.temperature, label=args.class_label, device=args.device,
                                 sampler=args.sampler)
-    save_image_grid(grid, num_levels, out, columns=len(grid))
+    captions = ["original", "occluded", *(f"completion {k}" for k in range(1, len(grid) - 1))]
+    save_image_grid(grid, num_levels, out, columns=len(grid), column_labels=captions)
     npz = save_images_npz(grid, out.with_suffix(".npz"))
     print(f"wrote the original, the occluded input and {args.num_samples} completions to {out} and {npz}")
     return 0

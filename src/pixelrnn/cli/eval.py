@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pixelrnn.cli.common import add_eval_flags, evaluation_data_config
 from pixelrnn.runtime import is_main_process
@@ -26,4 +27,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{evaluation.data_name} {evaluation.split}: {result.nats_per_image:.4f} nats/image, "
           f"{result.bits_per_dim:.4f} bits/dim over {result.num_images} images "
           f"(uniform model: {evaluation.uniform_bits_per_dim:.3f} bits/dim)")
+    if evaluation.partial_note:
+        print(evaluation.partial_note, file=sys.stderr)
     return 0

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     labels, columns, count = _sample_labels(args, int(checkpoint["model_config"]["num_classes"]))
     images, num_levels = sample(checkpoint, count, seed=args.seed, temperature=args.temperature,
                                 labels=labels, device=args.device, progress=sys.stderr.isatty(), sampler=args.sampler)
-    save_image_grid(images, num_levels, out, columns=columns)
+    rows = [f"class {k}" for k in range(len(images) // columns)] if args.per_class else None
+    save_image_grid(images, num_levels, out, columns=columns, row_labels=rows)
     npz = save_images_npz(images, out.with_suffix(".npz"), labels=labels)
     print(f"wrote {len(images)} samples to {out} and {npz}")
     return 0

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the run that --run-dir holds (without it, a trained run folder is refused)")
     parser.add_argument("--recipe", help="train a paper row as the paper did (see `pixelrnn recipes`); the flags "
-                                         "given win over its settings, e.g. --data-path, --epochs, --device")
+                                         "given win over its settings, e.g. --data-path, --epochs, --device "
+                                         "(default: none)")
     add_training_flags(parser)
 
 
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         return 128 + (result.signal_number or 2)
     if not is_main_process():
         return 0
+    if result.already_ended:
+        _report_already_ended(result)
     if result.test is not None:
         levels = _levels_of(result.run_dir)
         print(f"test NLL: {result.test.nats_per_image:.3f} nats/image, {result.test.bits_per_dim:.4f} bits/dim "
@@ -97,6 +100,16 @@ def _report_stop(result: TrainResult) -> None:
              f"a second {name} stopped it inside a step: the previous checkpoint is kept")
     print(f"stopped by {name}; {saved} in {result.run_dir / 'last.pt'} (continue with: pixelrnn train --run-dir "
           f"{result.run_dir} --resume)", file=sys.stderr)
+
+
+def _report_already_ended(result: TrainResult) -> None:
+    """One line on stderr: a resumed run that had nothing left to do, and how to train it further."""
+    limit = (f"--max-steps {result.max_steps}" if result.max_steps is not None and result.steps >= result.max_steps
+             else f"--epochs {result.epochs}")
+    more = f"--max-steps {2 * result.steps}" if limit.startswith("--max") else f"--epochs {2 * result.epochs}"
+    print(f"pixelrnn: nothing to do: the run in {result.run_dir} already ended at step {result.steps} ({limit}) "
+          f"and was tested; nothing was trained or appended to metrics.jsonl. To train on, raise the limit: "
+          f"pixelrnn train --run-dir {result.run_dir} --resume {more}", file=sys.stderr)
 
 
 def _levels_of(run_dir: Path) -> int:

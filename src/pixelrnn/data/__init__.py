@@ -1,5 +1,6 @@
 """Data: the named data sets and their splits (:mod:`~pixelrnn.data.datasets`), batches
-(:mod:`~pixelrnn.data.batching`), file formats (:mod:`~pixelrnn.data.formats`) and downloads
+(:mod:`~pixelrnn.data.batching`), file formats (:mod:`~pixelrnn.data.formats`,
+:mod:`~pixelrnn.data.npz`) and downloads
 (:mod:`~pixelrnn.data.download`)."""
 
 from pixelrnn.data.batching import ImageSplit, iterate_batches, random_hflip, shard_indices

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pixelrnn.config import DataConfig, ModelConfig
-from pixelrnn.data import download, formats
+from pixelrnn.data import download, formats, npz
 from pixelrnn.data.batching import ImageSplit, mix_seed
 from pixelrnn.data.formats import Arrays
 from pixelrnn.errors import DataError, describe_shape
@@ -48,6 +48,8 @@ class ImageDataset:
         train_grey: dynamic binarization only: the grey uint8 (N, C, H, W) training images that
             :meth:`training_split` binarizes anew every epoch; ``train`` then holds one draw of them.
         binarize_seed: the seed of those draws.
+        test_total: the test images the data set has before ``max_test_images`` cut them (see
+            :meth:`partial_test_note`).
     """
 
     name: str
@@ -58,6 +60,16 @@ class ImageDataset:
     num_classes: int
     train_grey: torch.Tensor | None = None
     binarize_seed: int = 0
+    test_total: int | None = None
+
+    def partial_test_note(self, num_images: int) -> str:
+        """A warning for a test NLL measured over ``num_images`` images when the data set has more (``""`` when
+        it covers them all): such a number is not the one papers report over the whole test set."""
+        total = self.test_total or len(self.test)
+        if num_images >= total:
+            return ""
+        return (f"pixelrnn: warning: this test NLL covers the first {num_images:,} of the {total:,} test images of "
+                f"'{self.name}' (--max-test-images): it is not comparable with a full test set's")
 
     def training_split(self, epoch: int) -> ImageSplit:
         """The training images of ``epoch``: ``train``, or, with dynamic binarization (``train_grey`` set), the
@@ -136,7 +148,7 @@ def _npz_of(config: DataConfig, name: str, shape: tuple[int, int, int]) -> dict[
     if not config.path or Path(config.path).suffix.lower() != ".npz":
         return None
     path = Path(config.path).expanduser()
-    splits = formats.read_npz(path)
+    splits = npz.read_npz(path, _npz_cache())
     found = tuple(int(size) for size in splits["train"][0].shape[1:])
     if found != shape:
         raise DataError(f"{path} holds {'×'.join(map(str, found))} images, not {name}'s {'×'.join(map(str, shape))}")
@@ -149,12 +161,14 @@ def _load_folder(config: DataConfig) -> ImageDataset:
     if len(files) < 2:
         raise DataError(f"image folder {folder} holds {len(files)} image: at least 2 are needed (train and test)")
     num_test = min(max(round(FOLDER_TEST_FRACTION * len(files)), 1), len(files) - 1)
-    train, test = _hold_out((formats.read_pngs(files), labels), num_test, _FIXED_SPLIT_SEED)
-    return _assemble("folder", config, train, test, num_levels=256, num_classes=len(classes))
+    images = formats.read_pngs(files)  # one mode for all (checked): 1-bit PNGs are 2 levels
+    binary = formats.png_mode(files[0]) == "1"
+    train, test = _hold_out((images // 255 if binary else images, labels), num_test, _FIXED_SPLIT_SEED)
+    return _assemble("folder", config, train, test, num_levels=2 if binary else 256, num_classes=len(classes))
 
 
 def _load_npz(config: DataConfig) -> ImageDataset:
-    splits = formats.read_npz(Path(str(config.path)).expanduser())
+    splits = npz.read_npz(Path(str(config.path)).expanduser(), _npz_cache())
     binary = all(images.max() <= 1 for images, _ in splits.values() if images.size)
     num_classes = max((int(labels.max()) for _, labels in splits.values() if labels.size), default=-1) + 1
     _warn_of_unseen_labels(splits, config.path)
@@ -187,6 +201,11 @@ def _read_mnist(config: DataConfig) -> tuple[Arrays, Arrays]:
     folder = _folder(config, "mnist")
     download.ensure_mnist(folder, config.download)
     return formats.read_mnist(folder, "train"), formats.read_mnist(folder, "t10k")
+
+
+def _npz_cache() -> Path:
+    """Where large ``.npz`` files are kept decompressed (:func:`pixelrnn.data.npz.read_npz`)."""
+    return (CACHE_ROOT / "npz").expanduser()
 
 
 def _folder(config: DataConfig, default: str) -> Path:
@@ -223,6 +242,7 @@ def _assemble(name: str, config: DataConfig, train: Arrays, test: Arrays, *, num
     The validation split comes from the whole training pool before ``max_train_images`` cuts the training
     split, so it does not change with that cut; ``max_test_images`` cuts the validation split too.
     """
+    test_total = len(test[0])
     if valid is None:  # hold out valid_fraction of the training pool, chosen by config.seed
         num_valid = min(round(config.valid_fraction * len(train[0])), max(len(train[0]) - 1, 0))
         train, valid = _hold_out(train, num_valid, config.seed)
@@ -232,7 +252,7 @@ def _assemble(name: str, config: DataConfig, train: Arrays, test: Arrays, *, num
     if len(train[0]) == 0 or len(test[0]) == 0:
         raise DataError(f"data set '{name}' has {len(train[0])} training and {len(test[0])} test images")
     return ImageDataset(name=name, train=_to_split(train), valid=_to_split(valid), test=_to_split(test),
-                        num_levels=num_levels, num_classes=num_classes)
+                        num_levels=num_levels, num_classes=num_classes, test_total=test_total)
 
 
 def _first(arrays: Arrays, limit: int | None) -> Arrays:
@@ -240,8 +260,11 @@ def _first(arrays: Arrays, limit: int | None) -> Arrays:
 
 
 def _to_split(arrays: Arrays) -> ImageSplit:
-    images = np.ascontiguousarray(arrays[0], dtype=np.uint8)  # (N, C, H, W)
-    labels = np.ascontiguousarray(arrays[1], dtype=np.int64)  # (N,)
+    """Tensors of the arrays in memory: (images uint8 (N, C, H, W), labels int64 (N,)); a read-only memory map (a
+    cached ``.npz``) is copied, reading only the images kept."""
+    images, labels = (np.array(array, dtype=dtype) if not array.flags.writeable  # read-only map -> memory
+                      else np.ascontiguousarray(array, dtype=dtype)
+                      for array, dtype in zip(arrays, (np.uint8, np.int64), strict=True))
     return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels))
 
 

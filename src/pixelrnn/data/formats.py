@@ -1,4 +1,5 @@
-"""Readers of the on-disk formats: IDX (MNIST), ``.amat`` (binarized MNIST), CIFAR-10 pickles, PNG folders, ``.npz``.
+"""Readers of the on-disk formats: IDX (MNIST), ``.amat`` (binarized MNIST), CIFAR-10 pickles, PNG folders (``.npz``:
+:mod:`pixelrnn.data.npz`).
 
 Every reader returns NumPy arrays: images ``uint8`` of shape (N, C, H, W) and labels ``int64`` of shape (N,)
 (-1 where the format has no labels). Anything missing or malformed raises a one-line
@@ -11,13 +12,12 @@ import gzip
 import importlib
 import pickle
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from pixelrnn.errors import DataError
+from pixelrnn.errors import DataError, path_kind
 
 Arrays = tuple[np.ndarray, np.ndarray]  # images uint8 (N, C, H, W), labels int64 (N,)
 
@@ -35,12 +35,13 @@ def unlabeled(num_images: int) -> np.ndarray:
 
 
 def read_digits() -> Arrays:
-    """scikit-learn's 8×8 digits: images uint8 (1797, 1, 8, 8) with values 0..16, labels int64 0..9."""
-    from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
+    """The 8×8 handwritten digits shipped in the package (``digits.npz``, see ``DIGITS.md`` beside it: the UCI
+    optdigits test set as scikit-learn distributes it): images uint8 (1797, 1, 8, 8) with values 0..16, labels
+    int64 0..9."""
+    from importlib.resources import files
 
-    digits = load_digits()
-    images = digits.images.astype(np.uint8)[:, None]  # (1797, 8, 8) float -> (1797, 1, 8, 8) uint8
-    return images, digits.target.astype(np.int64)
+    with files("pixelrnn.data").joinpath("digits.npz").open("rb") as file, np.load(file) as archive:
+        return archive["images"][:, None], archive["labels"].astype(np.int64)  # (1797, 8, 8) -> (1797, 1, 8, 8)
 
 
 # ----------------------------------------------------------------------------------------------- MNIST (IDX)
@@ -176,8 +177,12 @@ def list_png_folder(folder: Path) -> tuple[list[Path], np.ndarray, list[str]]:
     Returns:
         The files in sorted order, their labels int64 (N,), and the class names ([] when flat).
     """
-    if not folder.is_dir():
+    kind = path_kind(folder)
+    if kind == "nothing":
         raise DataError(f"image folder {folder} does not exist")
+    if kind != "a folder":
+        raise DataError(f"{folder} is {kind}, not an image folder (--data folder reads a folder of PNG images; "
+                        "a .npz file is --data npz)")
     entries = [entry for entry in sorted(folder.iterdir()) if not entry.name.startswith(".")]
     classes = [entry for entry in entries if entry.is_dir()]
     if not classes:
@@ -202,7 +207,8 @@ def list_png_folder(folder: Path) -> tuple[list[Path], np.ndarray, list[str]]:
 
 
 def read_pngs(files: list[Path]) -> np.ndarray:
-    """Decode PNGs that share one size and mode (L or RGB) into uint8 (N, C, H, W)."""
+    """Decode PNGs that share one size and mode into uint8 (N, C, H, W) grey levels 0..255: L or RGB, or 1-bit
+    (mode ``1``: black 0, white 255; :func:`png_mode` tells a caller that the images have 2 levels)."""
     from PIL import Image, UnidentifiedImageError
 
     if not files:
@@ -214,14 +220,16 @@ def read_pngs(files: list[Path]) -> np.ndarray:
             with Image.open(path) as image:
                 if image.format != "PNG":
                     raise DataError(f"{path} is not a PNG image (it is {image.format})")
-                mode, size, pixels = image.mode, image.size, np.asarray(image)
+                mode, size = image.mode, image.size
+                pixels = np.asarray(image.convert("L") if mode == "1" else image)
         except (UnidentifiedImageError, OSError) as error:
             raise DataError(f"{path} is not a readable PNG image ({_one_line(error)})") from None
-        if mode not in ("L", "RGB"):
-            raise DataError(f"{path} has PNG mode {mode}: only greyscale (L) and RGB images are supported")
+        if mode not in ("1", "L", "RGB"):
+            raise DataError(f"{path} has PNG mode {mode}: only 1-bit (1), greyscale (L) and RGB images are "
+                            "supported")
         if index == 0:
             first_mode, first_size = mode, size
-            images = np.empty((len(files), 1 if mode == "L" else 3, size[1], size[0]), dtype=np.uint8)
+            images = np.empty((len(files), 3 if mode == "RGB" else 1, size[1], size[0]), dtype=np.uint8)
         elif size != first_size:
             raise DataError(f"{path} is {size[0]}×{size[1]} but {files[0]} is {first_size[0]}×{first_size[1]}: "
                             "all images must share one size")
@@ -232,70 +240,21 @@ def read_pngs(files: list[Path]) -> np.ndarray:
     return images
 
 
+def png_mode(path: Path) -> str:
+    """The PIL mode of a PNG file (``1``, ``L``, ``RGB``, ...); DataError if it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.mode
+    except (UnidentifiedImageError, OSError) as error:
+        raise DataError(f"{path} is not a readable PNG image ({_one_line(error)})") from None
+
+
 def _check_png_name(path: Path) -> Path:
     if not path.is_file() or path.suffix.lower() != ".png":
         raise DataError(f"{path} is not a PNG file: the image folder may hold only .png images")
     return path
-
-
-# ------------------------------------------------------------------------------------------------------ .npz
-def read_npz(path: Path) -> dict[str, Arrays]:
-    """``x_train``/``x_test`` (+ optional ``y_*``, ``x_valid``) of a ``.npz``: {split: (images, labels)}.
-
-    Images may be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in (1, 3); they become uint8 (N, C, H, W).
-    """
-    if not path.is_file():
-        raise DataError(f"npz file {path} not found")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not a .npz file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zlib.error, EOFError) as error:
-        raise DataError(f"{path} is not a readable .npz file ({_one_line(error)})") from None
-    missing = [key for key in ("x_train", "x_test") if key not in arrays]
-    if missing:
-        raise DataError(f"{path} lacks {', '.join(missing)} (it holds: {', '.join(sorted(arrays)) or 'nothing'})")
-    if ("y_train" in arrays) != ("y_test" in arrays) or ("x_valid" in arrays and "y_train" in arrays
-                                                          and "y_valid" not in arrays):
-        raise DataError(f"{path}: give labels for every split (y_train, y_test[, y_valid]) or for none")
-    splits = {}
-    for split in ("train", "valid", "test"):
-        if f"x_{split}" in arrays:
-            images = _npz_images(arrays[f"x_{split}"], f"x_{split}", path)
-            labels = arrays.get(f"y_{split}")
-            splits[split] = (images, unlabeled(len(images)) if labels is None
-                             else _npz_labels(labels, len(images), f"y_{split}", path))
-    shapes = {split: images.shape[1:] for split, (images, _) in splits.items()}
-    if len(set(shapes.values())) > 1:
-        raise DataError(f"{path}: the splits differ in image shape (C, H, W): {shapes}")
-    return splits
-
-
-def _npz_images(array: np.ndarray, key: str, path: Path) -> np.ndarray:
-    if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and not np.array_equal(array, np.round(array))):
-        raise DataError(f"{path}: {key} must hold integer grey levels, got dtype {array.dtype}")
-    if array.size and (array.min() < 0 or array.max() > 255):
-        raise DataError(f"{path}: {key} values must be in [0, 255], got [{array.min()}, {array.max()}]")
-    if array.ndim == 4 and array.shape[1] in (1, 3) and array.shape[3] in (1, 3):
-        raise DataError(f"{path}: {key} has shape {array.shape}, which reads as channels first or last: store grey "
-                        "images as (N, H, W), or transpose the array so that only one axis has 1 or 3 entries")
-    if array.ndim == 3:
-        array = array[:, None]  # (N, H, W) -> (N, 1, H, W)
-    elif array.ndim == 4 and array.shape[3] in (1, 3):
-        array = array.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    elif not (array.ndim == 4 and array.shape[1] in (1, 3)):
-        raise DataError(f"{path}: {key} has shape {array.shape}; expected (N, H, W), (N, H, W, C) or "
-                        "(N, C, H, W) with C in (1, 3)")
-    return np.ascontiguousarray(array.astype(np.uint8))
-
-
-def _npz_labels(labels: np.ndarray, num_images: int, key: str, path: Path) -> np.ndarray:
-    if labels.ndim != 1 or len(labels) != num_images or labels.dtype.kind not in "iu":
-        raise DataError(f"{path}: {key} must be {num_images} integer labels, got {labels.dtype} {labels.shape}")
-    if num_images and labels.min() < 0:
-        raise DataError(f"{path}: {key} holds a negative label ({labels.min()})")
-    return labels.astype(np.int64)
 
 
 def _one_line(error: BaseException) -> str:

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pixelrnn import plots
+
 if TYPE_CHECKING:
     from pixelrnn.experiments.compare import Run
 
@@ -18,34 +20,42 @@ LabelledRuns = list[tuple[str, list["Run"]]]
 
 
 def plot_curves(groups: LabelledRuns, path: Path) -> Path:
-    """Validation score against epoch and against wall time: one line per run, one colour and label per group."""
+    """Validation score against epoch and against wall time: one line per run, one colour and label per group.
+
+    When no run has two validations (1-epoch runs), a curve of single dots would say nothing: the panels then show
+    each run's training score (a line) against the optimizer step and the wall time, its validation as a dot.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (by_epoch, by_time) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    all_runs = [run for _, runs in groups for run in runs]
+    by_step = all(len(run.lines("valid")) < 2 for run in all_runs)
+    figure, (first, by_time) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, (label, runs) in enumerate(groups):
         style = {"color": colours[index % len(colours)], "linestyle": "-" if index < len(colours) else "--",
-                 "marker": "o", "markersize": 3 if len(runs) > 1 else 5, "alpha": 0.8}
+                 "alpha": 0.8}
+        dots = {"marker": "o", "markersize": 3 if len(runs) > 1 else 5}
         for number, run in enumerate(run for run in runs if run.lines("valid")):
-            valid = run.lines("valid")
-            start = run.metrics[0]["time"]
-            scores = [run.score(line) for line in valid]
-            by_epoch.plot([line["epoch"] for line in valid], scores, label=label if number == 0 else None, **style)
-            by_time.plot([line["time"] - start for line in valid], scores, **style)
-    all_runs = [run for _, runs in groups for run in runs]
+            start, name = run.metrics[0]["time"], label if number == 0 else None
+            for kind in ("train", "valid") if by_step else ("valid",):
+                lines = run.lines(kind)
+                scores = [run.score(line) for line in lines]
+                shape = style if kind == "train" else {**style, **dots, "linestyle": "none" if by_step else "-"}
+                first.plot([line["step" if by_step else "epoch"] for line in lines], scores, **shape,
+                           label=name if kind == "valid" else None)
+                by_time.plot([line["time"] - start for line in lines], scores, **shape)
     unit = "nats / image" if all(run.binary for run in all_runs) else "bits / dim"
-    for axes, label in ((by_epoch, "epoch"), (by_time, "wall time (s)")):
+    scores = f"train (line) and validation (dot), {unit}" if by_step else f"validation {unit}"
+    for axes, label in ((first, "optimizer step" if by_step else "epoch"), (by_time, "wall time (s)")):
         axes.set_xlabel(label)
-        axes.set_ylabel(f"validation {unit}")
+        axes.set_ylabel(scores)
         axes.grid(alpha=0.3)
-    by_epoch.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    plt.close(figure)
-    return path
+    first.xaxis.get_major_locator().set_params(integer=True)  # epochs and steps are whole numbers
+    first.legend(fontsize="small")
+    return plots.save_figure(figure, path)
 
 
 def sample_sheet(groups: LabelledRuns, path: Path) -> Path | None:
@@ -73,10 +83,7 @@ def sample_sheet(groups: LabelledRuns, path: Path) -> Path | None:
         if item is not None:
             axes.imshow(plt.imread(item[1]), cmap="gray")
             axes.set_title(f"{item[0]}\n{item[1].stem}", fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    plt.close(figure)
-    return path
+    return plots.save_figure(figure, path)
 
 
 def _name_beyond(run_name: str, label: str) -> str:

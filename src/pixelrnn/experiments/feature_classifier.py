@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
-from pixelrnn.checkpoint import save_checkpoint
+from pixelrnn.checkpoint import load_weights, save_checkpoint
 from pixelrnn.data import ImageDataset, ImageSplit
 from pixelrnn.errors import CheckpointError, DataError, describe_shape, first_line
 from pixelrnn.io import load_weights_only
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 KIND = "pixelrnn-fid-classifier"
 TASKS = ("labels", "orientation")
 NUM_ORIENTATIONS = 4
+PROGRESS_SECONDS = 10.0  # at most one progress line this often while the classifier trains
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,9 @@ def train_classifier(dataset: ImageDataset, device: torch.device, epochs: int = 
                      batch_size: int = 128, lr: float = 2e-3, seed: int = 0) -> tuple[FeatureClassifier, float]:
     """Train a feature classifier on ``dataset.train`` with Adam; ``max(epochs, enough for min_steps)`` epochs.
 
+    Progress: a bar over the steps on a terminal, and a log line (the epoch's mean cross-entropy in nats, the time)
+    after the last epoch and after any epoch ending :data:`PROGRESS_SECONDS` or more after the previous line.
+
     Returns:
         (the network in eval mode, its accuracy on ``dataset.test`` in [0, 1]).
     """
@@ -159,15 +165,26 @@ def train_classifier(dataset: ImageDataset, device: torch.device, epochs: int = 
     generator = torch.Generator().manual_seed(seed)
     num_images = len(dataset.train)
     batches_per_epoch = math.ceil(num_images / batch_size)
-    for _ in range(max(epochs, math.ceil(min_steps / batches_per_epoch))):
-        order = torch.randperm(num_images, generator=generator)
-        for start in range(0, num_images, batch_size):
-            images, targets = _task_batch(dataset.train, order[start:start + batch_size], config, device,
-                                          generator)
-            loss = F.cross_entropy(network.logits(images), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    num_epochs = max(epochs, math.ceil(min_steps / batches_per_epoch))
+    started = last_line = time.perf_counter()
+    bar = tqdm(total=num_epochs * batches_per_epoch, desc="FID feature classifier", leave=False,
+               disable=not sys.stderr.isatty())
+    with bar:
+        for epoch in range(num_epochs):
+            order, total_loss = torch.randperm(num_images, generator=generator), 0.0
+            for start in range(0, num_images, batch_size):
+                images, targets = _task_batch(dataset.train, order[start:start + batch_size], config, device,
+                                              generator)
+                loss = F.cross_entropy(network.logits(images), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item()
+                bar.update(1)
+            if epoch + 1 == num_epochs or time.perf_counter() - last_line >= PROGRESS_SECONDS:
+                last_line = time.perf_counter()
+                logger.info("FID feature classifier: epoch %d/%d, loss %.4f nats, %.1f s", epoch + 1, num_epochs,
+                            total_loss / batches_per_epoch, last_line - started)
     network.eval()
     return network, accuracy(network, dataset.test, batch_size)
 
@@ -198,9 +215,10 @@ def load_classifier(path: str | Path, device: torch.device) -> tuple[FeatureClas
         if not isinstance(record, dict) or record.get("kind") != KIND:
             raise ValueError("not a pixelrnn FID feature classifier")
         network = FeatureClassifier(ClassifierConfig(**record["config"]))
-        network.load_state_dict(record["state_dict"])
+        state = record["state_dict"]
     except (ValueError, KeyError, TypeError, RuntimeError) as error:  # a record of another shape
         raise CheckpointError(f"{path} is not a readable FID feature classifier ({first_line(error)})") from error
+    load_weights(network, state, f"the weights of the FID feature classifier {path}")
     return network.to(device).eval(), str(record["data_name"]), float(record["test_accuracy"])
 
 
@@ -223,6 +241,8 @@ def classifier_for(dataset: ImageDataset, path: str | Path, device: torch.device
                             f"with {config.num_levels} levels; data set '{dataset.name}' has "
                             f"{describe_shape(dataset.image_shape)} images with {dataset.num_levels} levels")
     started = time.perf_counter()
+    logger.info("training the FID feature classifier on %s (%s task, %d training images; once: it is saved to %s "
+                "and reused)", dataset.name, classifier_config(dataset).task, len(dataset.train), path)
     network, test_accuracy = train_classifier(dataset, device)
     save_classifier(network, dataset.name, test_accuracy, path)
     logger.info("trained the FID feature classifier on %s (%s task) in %.1f s: test accuracy %.4f; saved to %s",

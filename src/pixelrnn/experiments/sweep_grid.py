@@ -8,6 +8,7 @@ line over a sweep file and checks every point's configs, so that a bad value fai
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import re
@@ -213,13 +214,20 @@ class SweepSpec:
             "train": {key: value for key, value in self.train.items() if key != "device"}, "data": self.data}))
 
 
+def _toml_reader() -> Any:
+    """``tomllib`` (Python 3.11+), or ``tomli`` on Python 3.10 (a dependency there); ConfigError if neither."""
+    for name in ("tomllib", "tomli"):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+    raise ConfigError("reading a TOML sweep file needs Python 3.11 or later (tomllib), or tomli: pip install tomli "
+                      "(or give the grid with --grid)")
+
+
 def load_sweep_file(path: str | Path) -> SweepSettings:
     """Read a TOML sweep file: ``[sweep]``, ``[grid]`` (key → list), ``[model]``, ``[train]``, ``[data]``."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:
-        raise ConfigError("reading a TOML sweep file needs Python 3.11 or later (tomllib); give the grid with "
-                          "--grid instead") from None
+    tomllib = _toml_reader()
     try:
         with open(path, "rb") as handle:
             tables = tomllib.load(handle)

@@ -36,7 +36,8 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
         ConfigError: a model without an incremental sampler (see :func:`has_fast_sampler`).
     """
     if not has_fast_sampler(model):
-        raise ConfigError(f"no fast sampler for {type(model).__name__} yet: use the plain sampler")
+        raise ConfigError(f"{type(model).__name__} has no fast sampler (no stepper declares it): use --sampler plain "
+                          "or auto")
     model.head.check_temperature(temperature)
     device = next(model.parameters()).device
     if known is None:

@@ -3,10 +3,11 @@
 Each epoch trains on the training split, then evaluates the exact validation bits/dim (on the test split when
 the data set has no validation images, ``valid_fraction`` 0: see :attr:`Trainer.valid_split`), appends to
 ``metrics.jsonl``, redraws ``loss_curve.png``, writes a sample grid every ``sample_every`` epochs, and saves
-``last.pt`` (and ``best.pt`` when validation improved). A new run of a weight-normalised model starts with its
-data-dependent initialisation (:meth:`Trainer.initialize_from_data`). The checkpoint holds the optimizer,
-scheduler, RNG state and the position inside the epoch, so ``resume=True`` continues exactly where a run
-stopped; Ctrl-C saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run
+``last.pt`` (and ``best.pt`` when validation improved), then logs the epoch's console line
+(:mod:`pixelrnn.training.console`, which also reports progress inside the epoch). A new run of a weight-normalised
+model starts with its data-dependent initialisation (:meth:`Trainer.initialize_from_data`). The checkpoint holds
+the optimizer, scheduler, RNG state and the position inside the epoch, so ``resume=True`` continues exactly where
+a run stopped; Ctrl-C saves ``last.pt`` before returning. With ``log`` set, the same metrics, sample grids and run
 config also go to TensorBoard and/or wandb (:mod:`pixelrnn.training.tracking`), closed at the end of ``fit`` however it
 ends.
 """
@@ -16,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,6 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from pixelrnn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from pixelrnn.config import DataConfig, TrainConfig, to_dict
@@ -37,6 +37,7 @@ from pixelrnn.plots import save_image_grid, save_loss_curves
 from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_metrics, write_run_config
 from pixelrnn.runtime import Runtime, autocast, broadcast_tensors
 from pixelrnn.sampling import draw
+from pixelrnn.training.console import EpochProgress, EpochReport, EpochStats, epoch_line
 from pixelrnn.training.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
 from pixelrnn.training.stopping import (
     CheckpointCadence,
@@ -58,7 +59,9 @@ class TrainResult:
     ``valid_split`` names the split that ``best_valid_bits_per_dim`` was measured on: ``valid``, or ``test`` for a
     data set without validation images. An ``interrupted`` run names the ``signal_number`` that stopped it (2:
     SIGINT, 15: SIGTERM) and whether ``last.pt`` was ``saved`` at the step it stopped at (False after a second
-    signal inside a step: the checkpoint before it is kept).
+    signal inside a step: the checkpoint before it is kept). A resumed run that had already reached its ``epochs`` /
+    ``max_steps`` (the settings it ran with, given here) and its test is ``already_ended``: nothing was trained or
+    evaluated, and ``test`` is the result logged when it ended.
     """
 
     run_dir: Path
@@ -70,6 +73,9 @@ class TrainResult:
     valid_split: str = "valid"
     signal_number: int | None = None
     saved: bool = True
+    already_ended: bool = False
+    epochs: int = 0
+    max_steps: int | None = None
 
 
 class Trainer:
@@ -105,12 +111,16 @@ class Trainer:
         self.total_steps = min(planned, config.max_steps) if config.max_steps else planned
         self.scheduler = build_scheduler(self.optimizer, config, self.total_steps)
         self.progress: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best_valid_bits_per_dim": None,
-                                         "end_pending": None}  # "epoch" / "max_steps": validation still to do
+                                         "end_pending": None,  # "epoch" / "max_steps": validation still to do
+                                         "elapsed_seconds": 0.0}  # wall time of the run's earlier sessions
         self.signals = StopSignals()
         self.cadence = CheckpointCadence(config.checkpoint_every, config.checkpoint_minutes)
         self.saved_step: int | None = None  # the step of the last last.pt written
         self.metrics_path = self.run_dir / METRICS_FILE
         self.trackers: list[Tracker] = []  # opened by fit, on the main process only
+        self.epoch_stats = EpochStats()  # the training steps of the epoch being closed, for its console line
+        self.stored_test: NLLResult | None = None  # a resumed run that had ended: its logged test NLL
+        self._session_started = time.perf_counter()
 
     # ----------------------------------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> TrainResult:
@@ -123,6 +133,8 @@ class Trainer:
         """
         self._start(resume)
         try:
+            if self.stored_test is not None:  # resumed with nothing left to do: its test NLL is the one logged
+                return self._result(test=self.stored_test, already_ended=True)
             with self.signals:
                 if self.progress["end_pending"]:  # stopped while closing an epoch: close it now
                     self._end_epoch()
@@ -134,6 +146,8 @@ class Trainer:
                     self._stop_if_asked()
                 test = self._evaluate(self.data.test)
                 self._log({"kind": "test", **_nll_fields(test)})
+                if self.runtime.is_main and self.data.partial_test_note(test.num_images):
+                    logger.warning(self.data.partial_test_note(test.num_images))
                 self._plot_curves()
                 return self._result(test=test)
         except KeyboardInterrupt as stop:
@@ -190,20 +204,15 @@ class Trainer:
             rank=self.runtime.rank, world_size=self.runtime.world_size, skip_batches=skip,
             hflip=bool(self.data_config and self.data_config.hflip),
         )
-        bar = tqdm(total=self.steps_per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{self.config.epochs}",
-                   disable=not self.runtime.is_main, dynamic_ncols=True, leave=False,
-                   mininterval=0.1 if sys.stderr.isatty() else 30.0)  # a log file gets a line per 30 s
-        with bar:  # closed (and cleared) however the epoch ends, so that an error line starts on its own line
-            started, seen = time.perf_counter(), 0
+        bar = EpochProgress(epoch + 1, self.config.epochs, self.steps_per_epoch, initial=skip,
+                            enabled=self.runtime.is_main, world_size=self.runtime.world_size)
+        self.epoch_stats = bar.stats
+        with bar:  # a terminal's bar is cleared however the epoch ends; a log file gets a line every 30 s
             for images, labels in batches:
                 with self.signals.deferred():  # the step and its record, whole: a signal waits for the boundary
                     nats = self._train_step(images.to(self.runtime.device), labels.to(self.runtime.device))
-                    seen += images.shape[0]
-                    self._advance(nats, images[0].numel(),
-                                  seen * self.runtime.world_size / (time.perf_counter() - started))
-                bar.set_postfix(nats=f"{nats:.2f}", bpd=f"{nats_to_bits_per_dim(nats, images[0].numel()):.3f}",
-                                refresh=False)  # shown at the update's pace
-                bar.update(1)
+                    bar.update(nats, nats_to_bits_per_dim(nats, images[0].numel()), images.shape[0])
+                    self._advance(nats, images[0].numel(), bar.images_per_second)
                 if self.progress["step"] >= self.total_steps or self.progress["end_pending"]:
                     break
                 self._step_boundary()
@@ -272,12 +281,26 @@ class Trainer:
         if full_epoch and self.config.sample_every and epoch % self.config.sample_every == 0 and self.runtime.is_main:
             self.write_samples(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", seed=self.config.seed + epoch)
         with self.signals.deferred():
-            self._record_validation(split, result)
+            improved = self._record_validation(split, result)
             if full_epoch and self.scheduler is not None and not is_per_step(self.scheduler):
                 self.scheduler.step(result.bits_per_dim)
             self.progress["end_pending"] = None
             self.save("last.pt")
         self._plot_curves()
+        if self.runtime.is_main:
+            logger.info(epoch_line(self._epoch_report(result, full_epoch, improved)))
+        self.epoch_stats = EpochStats()
+
+    def _epoch_report(self, result: NLLResult, full_epoch: bool, improved: bool) -> EpochReport:
+        """The console's account of the epoch just validated (see :mod:`pixelrnn.training.console`)."""
+        dims, stats = result.dims_per_image, self.epoch_stats
+        best_nats = self.progress["best_valid_bits_per_dim"] * dims * math.log(2.0)
+        return EpochReport(
+            epoch=self.progress["epoch"] + (0 if full_epoch else 1), epochs=self.config.epochs, partial=not full_epoch,
+            train_nats=stats.nats_per_image, valid_nats=result.nats_per_image, best_nats=best_nats,
+            improved=improved, split=self.valid_split, dims=dims, binary=self.data.num_levels == 2,
+            images_per_second=stats.images * self.runtime.world_size / stats.seconds if stats.seconds else 0.0,
+            elapsed=self.elapsed_seconds, saved=("last.pt", "best.pt") if improved else ("last.pt",))
 
     # ------------------------------------------------------------------------------------- evaluation
     def _evaluate(self, split: ImageSplit) -> NLLResult:
@@ -297,14 +320,21 @@ class Trainer:
         is what papers report)."""
         return "valid" if len(self.data.valid) else "test"
 
-    def _record_validation(self, split: str, result: NLLResult) -> None:
+    def _record_validation(self, split: str, result: NLLResult) -> bool:
         """Log the exact bits/dim on :attr:`valid_split` as a ``valid`` line naming its ``split``; save ``best.pt``
-        when it improved."""
+        when it improved, and say whether it did."""
         self._log({"kind": "valid", "split": split, **_nll_fields(result)})
         best = self.progress["best_valid_bits_per_dim"]
         if best is None or result.bits_per_dim < best:
             self.progress["best_valid_bits_per_dim"] = result.bits_per_dim
             self.save("best.pt")
+            return True
+        return False
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """Wall time of the run so far in seconds: its earlier sessions (stored in the checkpoint) and this one."""
+        return self.progress["elapsed_seconds"] + time.perf_counter() - self._session_started
 
     def write_samples(self, path: Path, seed: int) -> Path:
         """Draw ``num_samples`` images (cycling through the classes when conditional) into a PNG grid."""
@@ -326,7 +356,7 @@ class Trainer:
         return make_checkpoint(
             self.model, data_info, train_config=to_dict(self.config), optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
-            progress=dict(self.progress), rng=rng,
+            progress={**self.progress, "elapsed_seconds": self.elapsed_seconds}, rng=rng,
             ema=self.average.module.state_dict() if self.average is not None else None,
         )
 
@@ -352,12 +382,18 @@ class Trainer:
         torch.set_rng_state(checkpoint["rng"]["torch"].cpu())
         if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([state.cpu() for state in checkpoint["rng"]["cuda"]])
-        self.progress = {"end_pending": None, **checkpoint["progress"]}
+        self.progress = {"end_pending": None, "elapsed_seconds": 0.0, **checkpoint["progress"]}
+        self._session_started = time.perf_counter()
         self.saved_step = self.progress["step"]
-        if self.runtime.is_main:  # forget metrics logged after this checkpoint (the final test line comes after
-            # the last one, at its step): they will be logged again
-            kept = [line for line in read_metrics(self.run_dir)
-                    if line["step"] <= self.progress["step"] and line.get("kind") != "test"]
+        # forget metrics logged after this checkpoint, and the final test line (it comes after the last one, at its
+        # step), as they will be logged again; unless the run has nothing left to do, when its test line stays
+        lines, step = read_metrics(self.run_dir), self.progress["step"]
+        finished = step >= self.total_steps and not self.progress["end_pending"]
+        kept = [line for line in lines if line["step"] <= step and (line.get("kind") != "test" or finished)]
+        tests = [line for line in kept if line.get("kind") == "test" and line["step"] == step]
+        self.stored_test = NLLResult(tests[-1]["nats_per_image"] * tests[-1]["num_images"], tests[-1]["num_images"],
+                                     math.prod(self.data.image_shape)) if tests else None
+        if self.runtime.is_main and kept != lines:
             atomic_write(self.metrics_path,
                          lambda tmp: tmp.write_text("".join(json.dumps(line) + "\n" for line in kept)))
 
@@ -383,14 +419,19 @@ class Trainer:
         lines = read_metrics(self.run_dir)
         train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
         valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]
+        config = self.model.config
+        layers = f"{config.num_layers} layer{'s' if config.num_layers != 1 else ''}"
+        title = (f"{self.run_dir.resolve().name}: {config.name} (h {config.hidden_channels}, {layers}"
+                 f"{', conditional' if self.conditional else ''}) on {self.data.name}")
         save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels),
-                         valid_label="validation" if self.valid_split == "valid" else "test (validation)")
+                         valid_label="validation" if self.valid_split == "valid" else "test (validation)",
+                         title=title)
 
     def _result(self, test: NLLResult | None, interrupted: bool = False, signal_number: int | None = None,
-                saved: bool = True) -> TrainResult:
+                saved: bool = True, already_ended: bool = False) -> TrainResult:
         return TrainResult(self.run_dir, self.progress["step"], self.progress["epoch"],
                            self.progress["best_valid_bits_per_dim"], test, interrupted, self.valid_split,
-                           signal_number, saved)
+                           signal_number, saved, already_ended, self.config.epochs, self.config.max_steps)
 
 
 def _nll_fields(result: NLLResult) -> dict[str, Any]:
