@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tomllib
 
-from pixelrnn import __version__
+from pixelrnn import __version__, pretrained
 from pixelrnn.data.formats import read_digits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +76,9 @@ def test_the_wheel_carries_the_data_licence_and_typing_marker(tmp_path):
         metadata = archive.read(f"pixelrnn-{__version__}.dist-info/METADATA").decode()
     assert {"pixelrnn/py.typed", "pixelrnn/data/digits.npz", "pixelrnn/data/DIGITS.md",
             f"pixelrnn-{__version__}.dist-info/licenses/LICENSE"} <= names
+    shipped = {f"pixelrnn/pretrained_models/{name}/{file}" for name in pretrained.available()
+               for file in ("config.json", "model.safetensors", "README.md")}
+    assert shipped and shipped <= names  # the pretrained models travel in the wheel
     assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
     requirements = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: scikit-learn")]
     assert requirements and all('extra == "dev"' in line for line in requirements)
