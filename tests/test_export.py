@@ -33,7 +33,12 @@ def test_exported_folder_loads_with_the_checkpoints_likelihoods(tmp_path, capsys
     config = json.loads((folder / "config.json").read_text())
     assert config["library_name"] == "pixelrnn" and config["averaged_weights"] == (ema_decay > 0)
     card = (folder / "README.md").read_text()
-    assert card.startswith("---\nlibrary_name: pixelrnn\n") and "bits/dim over 16 test images" in card
+    assert card.startswith("---\nlibrary_name: pixelrnn\nlicense: mit\n") and "bits/dim over 16 test images" in card
+    test = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()
+            if '"kind": "test"' in line][-1]
+    metadata = card.split("---\n")[1]  # the YAML front matter: the Hub's fields and the evaluation result
+    assert "pipeline_tag: unconditional-image-generation\n" in metadata and "model-index:\n" in metadata
+    assert f"value: {test['nats_per_image']:.4f}\n" in metadata and f"value: {test['bits_per_dim']:.5f}\n" in metadata
     command = card.split("Trained with: `")[1].split("`")[0]  # the command reproduces the run's settings
     assert command.startswith("pixelrnn train --data digits --max-train-images 32 --max-test-images 16 --model ")
     assert "--hidden-channels 4" in command and "--epochs 1 --batch-size 16" in command

@@ -115,6 +115,31 @@ def _train_command(config: dict[str, Any]) -> str:
     return "pixelrnn train " + " ".join(flags)
 
 
+def _model_index(config: dict[str, Any], test: dict[str, Any] | None) -> str:
+    """The card's ``model-index`` (the Hub's evaluation results): the exact test NLL, nats/image and bits/dim."""
+    if test is None:
+        return ""
+    data = (config["data"] or {}).get("name", "unknown")
+    return f"""model-index:
+- name: {config['architecture']} on {data}
+  results:
+  - task:
+      type: unconditional-image-generation
+      name: density estimation (exact negative log-likelihood)
+    dataset:
+      type: {data}
+      name: {data}
+      split: test
+    metrics:
+    - type: nll
+      name: test NLL (nats/image)
+      value: {test['nats_per_image']:.4f}
+    - type: bits_per_dim
+      name: test NLL (bits/dim)
+      value: {test['bits_per_dim']:.5f}
+"""
+
+
 def model_card(config: dict[str, Any], test: dict[str, Any] | None) -> str:
     """README.md of an export: YAML metadata for the Hub, then what the model is and how well it does."""
     model, data = config["model_config"], config["data"] or {}
@@ -124,13 +149,15 @@ def model_card(config: dict[str, Any], test: dict[str, Any] | None) -> str:
               f"{test['num_images']} test images (exact)")
     return f"""---
 library_name: pixelrnn
+license: mit
+pipeline_tag: unconditional-image-generation
 tags:
 - image-generation
 - autoregressive
 - {model['name'].replace('_', '-')}
 datasets:
 - {data.get('name', 'unknown')}
----
+{_model_index(config, test)}---
 
 # {config['architecture']} trained on {data.get('name', 'unknown')}
 
