@@ -92,5 +92,9 @@ def complete(checkpoint_path: str | Path | dict, image: torch.Tensor, known: tor
     completions, num_levels = sample(checkpoint, num_samples, seed=seed, temperature=temperature,
                                      labels=labels, device=device, sampler=sampler, known=known_batch,
                                      on_row=on_row)
-    occluded = torch.where(known >= 0, known, torch.full_like(known, (num_levels - 1) // 2))
-    return torch.cat([image[None], occluded[None], completions.cpu()]), num_levels
+    return torch.cat([image[None], occluded(known, num_levels)[None], completions.cpu()]), num_levels
+
+
+def occluded(known: torch.Tensor, num_levels: int) -> torch.Tensor:
+    """``known`` (C, H, W) as the grid shows it: the unknown sub-pixels (−1) at the mid level (L − 1) // 2."""
+    return torch.where(known >= 0, known, torch.full_like(known, (num_levels - 1) // 2))

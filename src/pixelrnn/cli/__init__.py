@@ -29,6 +29,7 @@ from pixelrnn.cli import (
     sample,
     sweep,
     train,
+    ui,
 )
 from pixelrnn.cli import eval as evaluate
 from pixelrnn.errors import PixelRNNError
@@ -36,7 +37,7 @@ from pixelrnn.errors import PixelRNNError
 # the subcommands, in the order `pixelrnn --help` lists them
 SUBCOMMANDS = {"train": train, "recipes": recipes, "sweep": sweep, "eval": evaluate, "sample": sample,
                "complete": complete, "export": export, "compare": compare, "classify": classify, "bench": bench,
-               "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap, "ood": ood}
+               "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap, "ood": ood, "ui": ui}
 
 
 def build_parser() -> argparse.ArgumentParser:

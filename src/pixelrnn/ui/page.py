@@ -1,0 +1,296 @@
+"""The page: gradio components over :mod:`pixelrnn.ui.actions` — the only module of the library that imports gradio.
+
+A model picker with its card; a Samples tab; an Image tab (upload a PNG or pick a test image) with Complete, Bits,
+Compress and Classify. Every handler puts a wrong input's one-line message, or a bug's first line (its traceback
+goes to the server's log), into its tab's status line: the page never shows a stack trace and the server goes on.
+Samples and completions stream their rows and stop on Cancel (:mod:`pixelrnn.ui.jobs`).
+"""
+
+import functools
+import inspect
+import logging
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import numpy as np
+import torch
+
+from pixelrnn.complete import levels_from_pixels
+from pixelrnn.errors import ConfigError, PixelRNNError, first_line
+from pixelrnn.ui import actions
+from pixelrnn.ui.actions import Drawing
+from pixelrnn.ui.images import picture, read_upload
+from pixelrnn.ui.jobs import Cancelled, Done, Jobs, watch
+from pixelrnn.ui.session import LoadedModel, model_card, test_image
+
+logger = logging.getLogger("pixelrnn")
+IN_TURN = -1  # the samples' class menu: the classes 0, 1, … in turn
+# system fonts only: the page loads nothing from outside the server, so it works offline
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+CSS = "#samples img, #completions img, #image img {image-rendering: pixelated}"
+
+
+class Page:
+    """What the page serves: the models, the device they sample on, the sessions' jobs, a folder for files."""
+
+    def __init__(self, models: dict[str, LoadedModel], device: str = "auto"):
+        self.models, self.device, self.jobs = models, device, Jobs()
+        self.folder = Path(tempfile.mkdtemp(prefix="pixelrnn-ui-"))
+
+    def model(self, name: str) -> LoadedModel:
+        if name not in self.models:
+            raise ConfigError(f"no model named {name!r} on this page")
+        return self.models[name]
+
+
+def build_page(models: dict[str, LoadedModel], device: str = "auto") -> gr.Blocks:
+    """The page's gradio Blocks (not launched) for the models, the first one chosen."""
+    page = Page(models, device)
+    first = next(iter(models.values()))
+    with gr.Blocks(title="pixelrnn", analytics_enabled=False) as blocks:
+        gr.Markdown("## pixelrnn — look at what a model draws, completes and how many bits it spends")
+        choice = gr.Dropdown(list(models), value=first.name, label="model", elem_id="model")
+        card = gr.Markdown(model_card(first), elem_id="card")
+        with gr.Tabs():
+            with gr.Tab("Samples"):
+                samples = _samples_tab(page, choice, first)
+            with gr.Tab("An image"):
+                image = _image_tab(page, choice, first)
+        choice.change(functools.partial(_switch, page), choice,
+                      [card, samples.label, image.label, image.hidden])
+    return blocks
+
+
+def _guarded(status: gr.Markdown):
+    """Handlers that put a PixelRNNError — or a bug's first line, its traceback logged — into ``status``."""
+    def decorate(function):
+        @functools.wraps(function)
+        def handler(*args):
+            try:
+                result = function(*args)
+                yield from result if inspect.isgenerator(result) else [result]
+            except PixelRNNError as error:
+                yield {status: f"⚠ {first_line(error, 300)}"}
+            except Exception as error:  # a bug: the log has its traceback; the page a line, and the server goes on
+                logger.exception("pixelrnn ui: %s failed", function.__name__)
+                yield {status: f"⚠ unexpected error ({type(error).__name__}: {first_line(error)}): see the server log"}
+        return handler
+    return decorate
+
+
+def _class_menu(loaded: LoadedModel, in_turn: bool, value: int | None = None) -> dict:
+    """The class dropdown's choices, value and visibility for ``loaded`` (hidden for an unconditional model)."""
+    choices = [(f"class {k}", k) for k in range(loaded.num_classes)]
+    if in_turn:
+        choices = [("every class in turn", IN_TURN), *choices]
+    default = value if value is not None else (IN_TURN if in_turn else 0)
+    return {"choices": choices, "value": default if loaded.num_classes else None, "visible": bool(loaded.num_classes)}
+
+
+def _switch(page: Page, name: str) -> tuple:
+    loaded = page.model(name)
+    height = loaded.config.image_shape[1]
+    return (model_card(loaded), gr.update(**_class_menu(loaded, True)), gr.update(**_class_menu(loaded, False)),
+            gr.update(maximum=height, value=max(1, height // 2)))
+
+
+def _whole(value: float | None, what: str) -> int:
+    if value is None or not float(value).is_integer():
+        raise ConfigError(f"{what} must be a whole number, got {value}")
+    return int(value)
+
+
+def _label(value: int | None) -> int | None:
+    return None if value is None or value == IN_TURN else int(value)
+
+
+def _stream(work, stop, loaded: LoadedModel, image: gr.Image, status: gr.Markdown, what: str, columns=None):
+    """Yield ``work``'s rows as pictures into ``image`` and its progress into ``status`` (see ``watch``)."""
+    start = time.perf_counter()
+    try:
+        for event in watch(work, stop):
+            shown = event.result if isinstance(event, Done) else event.images
+            line = (f"{what} in {time.perf_counter() - start:.1f} s" if isinstance(event, Done)
+                    else f"row {event.done} of {event.total}…")
+            yield {image: picture(shown, loaded.config.num_levels, columns), status: line}
+    except Cancelled as cancelled:
+        row = cancelled.row
+        yield {status: "cancelled" + (f" after row {row.done} of {row.total}" if row else "")}
+
+
+def _samples_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleNamespace:
+    with gr.Row():
+        count = gr.Number(16, label="images", precision=0, elem_id="sample-count")
+        temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature", elem_id="sample-temperature")
+        seed = gr.Number(0, label="seed", precision=0, elem_id="sample-seed")
+        label = gr.Dropdown(label="class", elem_id="sample-class", **_class_menu(first, True))
+    with gr.Row():
+        draw, cancel = gr.Button("Draw samples", variant="primary", elem_id="draw"), gr.Button("Cancel")
+    image = gr.Image(label="samples", format="png", interactive=False, elem_id="samples")
+    status = gr.Markdown(elem_id="sample-status")
+
+    @_guarded(status)
+    def on_draw(name, count_value, temperature_value, seed_value, label_value, request: gr.Request):
+        loaded = page.model(name)
+        drawing = Drawing(_whole(count_value, "the number of images"), _whole(seed_value, "the seed"),
+                          float(temperature_value), _label(label_value)).checked(loaded)
+        stop = page.jobs.start(request.session_hash)
+        work = functools.partial(actions.draw_samples, loaded, drawing, page.device)
+        yield from _stream(lambda on_row: work(on_row=on_row), stop, loaded, image, status,
+                           f"{drawing.count} samples (seed {drawing.seed}, temperature {drawing.temperature:g})")
+
+    draw.click(on_draw, [choice, count, temperature, seed, label], [image, status], show_progress="hidden")
+    cancel.click(_canceller(page), None, None, queue=False)
+    return SimpleNamespace(label=label)
+
+
+def _canceller(page: Page):
+    """The Cancel buttons' handler: stops the job of the session that clicked (gradio passes the request)."""
+    def cancel(request: gr.Request) -> None:
+        page.jobs.cancel(request.session_hash)
+    return cancel
+
+
+def _image_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleNamespace:
+    chosen = gr.State(None)  # the image: {"pixels": uint8 (C, H, W), "name": str}
+    with gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(label="upload a PNG", file_types=["image"], elem_id="upload")
+            with gr.Row():
+                index = gr.Number(0, label="test image", precision=0, elem_id="test-index")
+                pick = gr.Button("Pick test image", elem_id="pick")
+            shown = gr.Image(label="the image", format="png", interactive=False, elem_id="image")
+            label = gr.Dropdown(label="class (class-conditional models)", elem_id="image-class",
+                                **_class_menu(first, False))
+            status = gr.Markdown("Upload a PNG or pick a test image.", elem_id="image-status")
+        with gr.Column(scale=2), gr.Tabs():
+            with gr.Tab("Complete"):
+                hidden = _complete_tab(page, choice, chosen, label)
+            with gr.Tab("Bits"):
+                _bits_tab(page, choice, chosen, label)
+            with gr.Tab("Compress"):
+                _compress_tab(page, choice, chosen, label)
+            with gr.Tab("Classify"):
+                _classify_tab(page, choice, chosen)
+
+    @_guarded(status)
+    def on_upload(name, path):
+        if path is None:
+            return {chosen: None, shown: None, status: "Upload a PNG or pick a test image."}
+        pixels, file_name = read_upload(path)
+        return _chosen(page.model(name), pixels, file_name, None, (chosen, shown, label, status))
+
+    @_guarded(status)
+    def on_pick(name, index_value):
+        loaded = page.model(name)
+        number = _whole(index_value, "the test image index")
+        pixels, image_label = test_image(loaded, number)
+        return _chosen(loaded, pixels, f"test image {number}", image_label, (chosen, shown, label, status))
+
+    upload.change(on_upload, [choice, upload], [chosen, shown, label, status])
+    pick.click(on_pick, [choice, index], [chosen, shown, label, status])
+    return SimpleNamespace(label=label, hidden=hidden)
+
+
+def _chosen(loaded: LoadedModel, pixels: np.ndarray, name: str, label: int | None, outputs: tuple) -> dict:
+    """The updates of a newly chosen image; DataError when it does not fit the model."""
+    levels_from_pixels(pixels, loaded.config.image_shape, loaded.config.num_levels, name)  # the shape check
+    chosen, shown, menu, status = outputs
+    updates = {chosen: {"pixels": pixels, "name": name}, shown: picture(torch.from_numpy(pixels)[None], 256),
+               status: f"**{name}**: {'×'.join(map(str, pixels.shape))}"}
+    if label is not None:
+        updates[menu] = gr.update(value=label)
+    return updates
+
+
+def _image_of(chosen: dict | None) -> tuple[np.ndarray, str]:
+    if chosen is None:
+        raise ConfigError("upload a PNG or pick a test image first")
+    return chosen["pixels"], chosen["name"]
+
+
+def _complete_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> gr.Slider:
+    height = next(iter(page.models.values())).config.image_shape[1]
+    with gr.Row():
+        hidden = gr.Slider(1, height, value=max(1, height // 2), step=1, label="rows to hide (from the bottom)",
+                           elem_id="hide-rows")
+        count = gr.Number(4, label="completions", precision=0, elem_id="complete-count")
+        seed = gr.Number(0, label="seed", precision=0)
+        temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+    with gr.Row():
+        run, cancel = gr.Button("Complete", variant="primary", elem_id="complete"), gr.Button("Cancel")
+    image = gr.Image(label="the image, what the model sees, completions", format="png", interactive=False,
+                     elem_id="completions")
+    status = gr.Markdown(elem_id="complete-status")
+
+    @_guarded(status)
+    def on_complete(name, image_state, hidden_rows, count_value, seed_value, temperature_value, label_value,
+                    request: gr.Request):
+        loaded = page.model(name)
+        pixels, image_name = _image_of(image_state)
+        drawing = Drawing(_whole(count_value, "the number of completions"), _whole(seed_value, "the seed"),
+                          float(temperature_value), _label(label_value)).checked(loaded)
+        rows = _whole(hidden_rows, "the rows to hide")
+        stop = page.jobs.start(request.session_hash)
+        work = functools.partial(actions.complete_image, loaded, pixels, image_name, rows, drawing, page.device)
+        yield from _stream(lambda on_row: work(on_row=on_row), stop, loaded, image, status,
+                           f"{drawing.count} completions of {image_name} with its bottom {rows} rows hidden",
+                           columns=drawing.count + 2)
+
+    run.click(on_complete, [choice, chosen, hidden, count, seed, temperature, label], [image, status],
+              show_progress="hidden")
+    cancel.click(_canceller(page), None, None, queue=False)
+    return hidden
+
+
+def _bits_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> None:
+    run = gr.Button("Bits per pixel", variant="primary", elem_id="bits")
+    image = gr.Image(label="bits per pixel", type="filepath", format="png", interactive=False, elem_id="heatmap")
+    status = gr.Markdown(elem_id="bits-status")
+
+    @_guarded(status)
+    def on_bits(name, image_state, label_value):
+        pixels, image_name = _image_of(image_state)
+        path, line = actions.bits_map(page.model(name), pixels, image_name, _label(label_value), page.folder)
+        return {image: str(path), status: line}
+
+    run.click(on_bits, [choice, chosen, label], [image, status])
+
+
+def _compress_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> None:
+    run = gr.Button("Compress", variant="primary", elem_id="compress")
+    archive = gr.File(label="the compressed file", interactive=False, elem_id="archive")
+    status = gr.Markdown(elem_id="compress-status")
+
+    @_guarded(status)
+    def on_compress(name, image_state, label_value):
+        pixels, image_name = _image_of(image_state)
+        path, table = actions.compress_image(page.model(name), pixels, image_name, _label(label_value), page.folder)
+        return {archive: str(path), status: table}
+
+    run.click(on_compress, [choice, chosen, label], [archive, status])
+
+
+def _classify_tab(page: Page, choice, chosen: gr.State) -> None:
+    run = gr.Button("Class scores", variant="primary", elem_id="classify")
+    scores = gr.Label(label="p(class | image)", elem_id="scores")
+    status = gr.Markdown(elem_id="classify-status")
+
+    @_guarded(status)
+    def on_classify(name, image_state):
+        pixels, image_name = _image_of(image_state)
+        posterior, table = actions.class_scores(page.model(name), pixels, image_name)
+        return {scores: posterior, status: table}
+
+    run.click(on_classify, [choice, chosen], [scores, status])
+
+
+def launch(blocks: gr.Blocks, host: str, port: int) -> str:
+    """Serve the page on ``host``:``port`` in the background (``blocks.close()`` stops it); returns its address."""
+    blocks.queue(default_concurrency_limit=2)
+    _, url, _ = blocks.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                              theme=THEME, css=CSS, show_error=False, footer_links=[], ssr_mode=False)
+    return url
