@@ -24,7 +24,7 @@ from pixelrnn.ui import actions
 from pixelrnn.ui.actions import Drawing
 from pixelrnn.ui.images import picture, read_upload
 from pixelrnn.ui.jobs import Cancelled, Done, Jobs, watch
-from pixelrnn.ui.session import LoadedModel, model_card, test_image
+from pixelrnn.ui.session import LoadedModel, model_card, picked_test_image
 
 logger = logging.getLogger("pixelrnn")
 IN_TURN = -1  # the samples' class menu: the classes 0, 1, … in turn
@@ -187,7 +187,7 @@ def _image_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleNam
     def on_pick(name, index_value):
         loaded = page.model(name)
         number = _whole(index_value, "the test image index")
-        pixels, image_label = test_image(loaded, number)
+        pixels, image_label = picked_test_image(loaded, number)
         return _chosen(loaded, pixels, f"test image {number}", image_label, (chosen, shown, label, status))
 
     upload.change(on_upload, [choice, upload], [chosen, shown, label, status])

@@ -113,7 +113,7 @@ def _test_line(test: dict[str, Any] | None, config: ModelConfig) -> str:
             f"{test['num_images']:,} test images, exact; a uniform model: {uniform:.3f} bits/dim")
 
 
-def test_image(loaded: LoadedModel, index: int) -> tuple[np.ndarray, int | None]:
+def picked_test_image(loaded: LoadedModel, index: int) -> tuple[np.ndarray, int | None]:
     """Test image ``index`` of the checkpoint's data set: (uint8 (C, H, W) grey values 0..255, its label or None).
 
     Raises:
