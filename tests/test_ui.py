@@ -8,6 +8,7 @@ in the two tests at the end); everything else runs in the plain test suite. The 
 from __future__ import annotations
 
 import math
+import re
 import sys
 import threading
 
@@ -43,7 +44,7 @@ def test_models_load_with_their_cards(runs, tmp_path):
     card = model_card(runs["plain"])
     assert card.startswith("### PixelCNN (`pixelcnn`)") and "**digits**, 1×8×8 images, 17 levels, unconditional" in card
     parameters = sum(p.numel() for p in runs["plain"].model.parameters())
-    assert f"parameters: {parameters:,}" in card and "trained: 1 epochs, 3 steps" in card
+    assert f"parameters: {parameters:,}" in card and "trained: 1 epoch, 3 steps" in card
     test = runs["plain"].test
     assert f"**{test['bits_per_dim']:.4f} bits/dim**" in card and "over 16 test images" in card
     assert "10 classes (class-conditional)" in model_card(runs["conditional"])
@@ -265,3 +266,27 @@ def test_the_served_page_answers_bad_input_with_a_line_and_keeps_serving(runs, s
     picture_path, status = client.predict(plain, 4, 1.0, 2, None, api_name="/on_draw")  # it still serves
     assert status.startswith("4 samples (seed 2, temperature 1) in ") and status.endswith(" s")
     assert Image.open(picture_path).size == (2 * 128 + 3 * 4, 2 * 128 + 3 * 4)  # 2×2 digits, 16× each, 4 apart
+
+
+@pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning", "ignore:The copy keyword")
+def test_cancel_stops_a_drawing_at_its_next_row_and_switching_models_changes_the_card(runs, served, monkeypatch):
+    import time
+
+    from gradio_client import Client
+
+    def slow(loaded, drawing, device, on_row):
+        for row in range(1, 201):
+            time.sleep(0.05)
+            on_row(torch.zeros(1, 1, 8, 8, dtype=torch.long), row, 200)
+        return torch.zeros(1, 1, 8, 8, dtype=torch.long)
+
+    monkeypatch.setattr(actions, "draw_samples", slow)
+    client = Client(served[0], verbose=False)
+    job = client.submit(runs["plain"].name, 1, 1.0, 0, None, api_name="/on_draw")
+    time.sleep(2.0)
+    client.predict(api_name="/cancel")  # the same client: the same browser session
+    _, status = job.result(timeout=60)
+    done = re.fullmatch(r"cancelled after row (\d+) of 200", status)
+    assert done and 1 <= int(done.group(1)) < 200, status
+    card, *_ = client.predict(runs["conditional"].name, api_name="/on_switch")
+    assert "10 classes (class-conditional)" in card

@@ -9,8 +9,10 @@ Samples and completions stream their rows and stop on Cancel (:mod:`pixelrnn.ui.
 import functools
 import inspect
 import logging
+import shutil
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,7 +40,8 @@ class Page:
 
     def __init__(self, models: dict[str, LoadedModel], device: str = "auto"):
         self.models, self.device, self.jobs = models, device, Jobs()
-        self.folder = Path(tempfile.mkdtemp(prefix="pixelrnn-ui-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="pixelrnn-ui-"))  # heat maps and archives, removed at exit
+        weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
 
     def model(self, name: str) -> LoadedModel:
         if name not in self.models:
@@ -51,16 +54,16 @@ def build_page(models: dict[str, LoadedModel], device: str = "auto") -> gr.Block
     page = Page(models, device)
     first = next(iter(models.values()))
     with gr.Blocks(title="pixelrnn", analytics_enabled=False) as blocks:
-        gr.Markdown("## pixelrnn — look at what a model draws, completes and how many bits it spends")
-        choice = gr.Dropdown(list(models), value=first.name, label="model", elem_id="model")
-        card = gr.Markdown(model_card(first), elem_id="card")
+        gr.Markdown("## pixelrnn — what a model draws, how it completes an image, where it spends its bits")
+        with gr.Row(equal_height=True):
+            choice = gr.Dropdown(list(models), value=first.name, label="model", elem_id="model", scale=1)
+            card = gr.Markdown(model_card(first), elem_id="card", container=True, scale=3)
         with gr.Tabs():
             with gr.Tab("Samples"):
                 samples = _samples_tab(page, choice, first)
             with gr.Tab("An image"):
                 image = _image_tab(page, choice, first)
-        choice.change(functools.partial(_switch, page), choice,
-                      [card, samples.label, image.label, image.hidden])
+        choice.change(_switcher(page), choice, [card, samples.label, image.label, image.hidden])
     return blocks
 
 
@@ -90,11 +93,14 @@ def _class_menu(loaded: LoadedModel, in_turn: bool, value: int | None = None) ->
     return {"choices": choices, "value": default if loaded.num_classes else None, "visible": bool(loaded.num_classes)}
 
 
-def _switch(page: Page, name: str) -> tuple:
-    loaded = page.model(name)
-    height = loaded.config.image_shape[1]
-    return (model_card(loaded), gr.update(**_class_menu(loaded, True)), gr.update(**_class_menu(loaded, False)),
-            gr.update(maximum=height, value=max(1, height // 2)))
+def _switcher(page: Page):
+    """The model picker's handler: the card, the class menus and the rows that can be hidden, for the new model."""
+    def on_switch(name: str) -> tuple:
+        loaded = page.model(name)
+        height = loaded.config.image_shape[1]
+        return (model_card(loaded), gr.update(**_class_menu(loaded, True)), gr.update(**_class_menu(loaded, False)),
+                gr.update(maximum=height, value=max(1, height // 2)))
+    return on_switch
 
 
 def _whole(value: float | None, what: str) -> int:
@@ -123,14 +129,16 @@ def _stream(work, stop, loaded: LoadedModel, image: gr.Image, status: gr.Markdow
 
 def _samples_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleNamespace:
     with gr.Row():
-        count = gr.Number(16, label="images", precision=0, elem_id="sample-count")
-        temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature", elem_id="sample-temperature")
-        seed = gr.Number(0, label="seed", precision=0, elem_id="sample-seed")
-        label = gr.Dropdown(label="class", elem_id="sample-class", **_class_menu(first, True))
-    with gr.Row():
-        draw, cancel = gr.Button("Draw samples", variant="primary", elem_id="draw"), gr.Button("Cancel")
-    image = gr.Image(label="samples", format="png", interactive=False, elem_id="samples")
-    status = gr.Markdown(elem_id="sample-status")
+        with gr.Column(scale=1):
+            count = gr.Number(16, label="images", precision=0, elem_id="sample-count")
+            temperature = gr.Slider(0.05, 2.0, value=1.0, step=0.05, label="temperature")
+            seed = gr.Number(0, label="seed", precision=0, elem_id="sample-seed")
+            label = gr.Dropdown(label="class", elem_id="sample-class", **_class_menu(first, True))
+            with gr.Row():
+                draw, cancel = gr.Button("Draw samples", variant="primary", elem_id="draw"), gr.Button("Cancel")
+            status = gr.Markdown(elem_id="sample-status")
+        with gr.Column(scale=2):
+            image = gr.Image(label="samples", format="png", interactive=False, elem_id="samples", height=460)
 
     @_guarded(status)
     def on_draw(name, count_value, temperature_value, seed_value, label_value, request: gr.Request):
@@ -158,11 +166,11 @@ def _image_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleNam
     chosen = gr.State(None)  # the image: {"pixels": uint8 (C, H, W), "name": str}
     with gr.Row():
         with gr.Column(scale=1):
-            upload = gr.File(label="upload a PNG", file_types=["image"], elem_id="upload")
+            upload = gr.File(label="upload a PNG", file_types=["image"], elem_id="upload", height=120)
             with gr.Row():
                 index = gr.Number(0, label="test image", precision=0, elem_id="test-index")
                 pick = gr.Button("Pick test image", elem_id="pick")
-            shown = gr.Image(label="the image", format="png", interactive=False, elem_id="image")
+            shown = gr.Image(label="the image", format="png", interactive=False, elem_id="image", height=200)
             label = gr.Dropdown(label="class (class-conditional models)", elem_id="image-class",
                                 **_class_menu(first, False))
             status = gr.Markdown("Upload a PNG or pick a test image.", elem_id="image-status")
@@ -248,7 +256,8 @@ def _complete_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> g
 
 def _bits_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> None:
     run = gr.Button("Bits per pixel", variant="primary", elem_id="bits")
-    image = gr.Image(label="bits per pixel", type="filepath", format="png", interactive=False, elem_id="heatmap")
+    image = gr.Image(label="bits per pixel", type="filepath", format="png", interactive=False, elem_id="heatmap",
+                     show_label=False)
     status = gr.Markdown(elem_id="bits-status")
 
     @_guarded(status)

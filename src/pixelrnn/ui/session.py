@@ -92,7 +92,7 @@ def model_card(loaded: LoadedModel) -> str:
     parameters = sum(parameter.numel() for parameter in loaded.model.parameters())
     classes = f", {loaded.num_classes} classes (class-conditional)" if loaded.num_classes else ", unconditional"
     progress = checkpoint.get("progress") or {}
-    trained = (f"{progress['epoch']} epochs, {progress['step']:,} steps" if "step" in progress
+    trained = (f"{_count(progress['epoch'], 'epoch')}, {_count(progress['step'], 'step')}" if "step" in progress
                else "no training record")
     weights = "the moving average (Polyak)" if checkpoint.get("ema") is not None else "the raw weights"
     return "\n".join([
@@ -103,6 +103,10 @@ def model_card(loaded: LoadedModel) -> str:
         f"- test NLL: {_test_line(loaded.test, config)}",
         f"- file: `{loaded.name}`",
     ])
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _test_line(test: dict[str, Any] | None, config: ModelConfig) -> str:
