@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 from tiny_runs import tiny_digits_run
 
+from pixelrnn.archive import unpack
 from pixelrnn.cli import main
 from pixelrnn.cli.ui import is_loopback
 from pixelrnn.compress import decompress_bytes, levels_to_bytes
@@ -101,8 +102,8 @@ def test_completion_keeps_the_top_and_streams_the_whole_grid(runs):
 def test_bits_map_is_the_heatmap_and_sums_to_the_nll(runs, tmp_path):
     loaded = runs["plain"]
     pixels, _ = picked_test_image(loaded, 0)
-    path, line = actions.bits_map(loaded, pixels, "digit.png", None, tmp_path)
-    assert path == tmp_path / "digit-bits.png" and Image.open(path).size[0] > 300
+    path, line = actions.bits_map(loaded, pixels, "test image 0", None, tmp_path)
+    assert path == tmp_path / "test-image-0-bits.png" and Image.open(path).size[0] > 300
     images = torch.round(torch.from_numpy(pixels[None]).double() * 16 / 255).long()
     with torch.no_grad():
         bits = -float(loaded.model.log_prob(images)) / math.log(2)
@@ -121,6 +122,8 @@ def test_compression_gives_a_file_that_decompresses_to_the_image(runs, tmp_path)
     assert np.array_equal(levels_to_bytes(images, 17)[0], pixels) and labels.tolist() == [label]
     assert names == ["one.png"]
     assert f"| archive (download) | {path.stat().st_size:,} bytes |" in table
+    stream_bytes = 4 * len(unpack(path.read_bytes()).stream)
+    assert f"| … its coded stream (the rest: header, name, checksum) | {stream_bytes:,} bytes |" in table
     assert "| PNG (Pillow, optimized) |" in table and "| model NLL, −log2 p(x) |" in table
     off_levels = pixels.copy()
     off_levels[0, 0, 0] = 7  # 7 · 16 / 255 is not a whole level

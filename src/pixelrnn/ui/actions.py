@@ -112,7 +112,7 @@ def bits_map(loaded: LoadedModel, pixels: np.ndarray, name: str, label: int | No
     """(``pixelrnn heatmap``'s PNG of the image's bits per pixel, a line with −log2 p(x) in bits and bits/dim)."""
     images = exact_levels(loaded, pixels, name)
     nats = subpixel_nats(loaded.model, images, _labels(loaded, label))  # (1, C, H, W) float64
-    path = save_heatmap(images, nats, loaded.config.num_levels, folder / f"{Path(name).stem}-bits.png", [name])
+    path = save_heatmap(images, nats, loaded.config.num_levels, folder / f"{_file_stem(name)}-bits.png", [name])
     bits = float(nats.sum()) / math.log(2)
     return path, f"−log2 p(x) = **{bits:.2f} bits**, **{bits / images[0].numel():.4f} bits/dim**"
 
@@ -122,16 +122,23 @@ def compress_image(loaded: LoadedModel, pixels: np.ndarray, name: str, label: in
     """(the ``pixelrnn compress`` archive of the image, a Markdown table of its size, PNG's and the NLL)."""
     images = exact_levels(loaded, pixels, name)
     result = compress_images(loaded.model, images, _labels(loaded, label), [name])
-    path = folder / f"{Path(name).stem}.pxz"
+    path = folder / f"{_file_stem(name)}.pxz"
     path.write_bytes(result.data)
     png = baseline_sizes(images, loaded.config.num_levels)["png"]
     dims, nll = result.dims_per_image, float(result.nll_bits.sum())
     rows = [("archive (download)", f"{len(result.data):,} bytes", 8 * len(result.data) / dims),
+            ("… its coded stream (the rest: header, name, checksum)", f"{result.stream_bytes:,} bytes",
+             result.stream_bits_per_dim),
             ("PNG (Pillow, optimized)", f"{png:,} bytes", 8 * png / dims),
             ("model NLL, −log2 p(x)", f"{nll:.1f} bits = {nll / 8:.1f} bytes", nll / dims)]
     table = ["| | size | bits/dim |", "|---|---|---|", *(f"| {what} | {size} | {per_dim:.4f} |"
                                                          for what, size, per_dim in rows)]
     return path, "\n".join(table)
+
+
+def _file_stem(name: str) -> str:
+    """A file name's stem for ``name`` (an upload's file name, or "test image 3"): no folders, no spaces."""
+    return Path(name).stem.replace(" ", "-") or "image"
 
 
 def class_scores(loaded: LoadedModel, pixels: np.ndarray, name: str) -> tuple[dict[str, float], str]:

@@ -55,7 +55,7 @@ def build_page(models: dict[str, LoadedModel], device: str = "auto") -> gr.Block
     first = next(iter(models.values()))
     with gr.Blocks(title="pixelrnn", analytics_enabled=False) as blocks:
         gr.Markdown("## pixelrnn — what a model draws, how it completes an image, where it spends its bits")
-        with gr.Row(equal_height=True):
+        with gr.Row():
             choice = gr.Dropdown(list(models), value=first.name, label="model", elem_id="model", scale=1)
             card = gr.Markdown(model_card(first), elem_id="card", container=True, scale=3)
         with gr.Tabs():
@@ -114,14 +114,20 @@ def _label(value: int | None) -> int | None:
 
 
 def _stream(work, stop, loaded: LoadedModel, image: gr.Image, status: gr.Markdown, what: str, columns=None):
-    """Yield ``work``'s rows as pictures into ``image`` and its progress into ``status`` (see ``watch``)."""
-    start = time.perf_counter()
+    """Yield ``work``'s rows as pictures into ``image`` and its progress into ``status`` (see ``watch``).
+
+    A picture is sent once: the result, equal to the last row's images, comes as a status line alone (gradio
+    rewrites a picture's file when it is sent again, and a browser still reading it would get half a file).
+    """
+    start, shown = time.perf_counter(), None
     try:
         for event in watch(work, stop):
-            shown = event.result if isinstance(event, Done) else event.images
-            line = (f"{what} in {time.perf_counter() - start:.1f} s" if isinstance(event, Done)
-                    else f"row {event.done} of {event.total}…")
-            yield {image: picture(shown, loaded.config.num_levels, columns), status: line}
+            done = isinstance(event, Done)
+            images = event.result if done else event.images
+            line = f"{what} in {time.perf_counter() - start:.1f} s" if done else f"row {event.done} of {event.total}…"
+            fresh = shown is None or not torch.equal(images, shown)
+            shown = images
+            yield {image: picture(images, loaded.config.num_levels, columns), status: line} if fresh else {status: line}
     except Cancelled as cancelled:
         row = cancelled.row
         yield {status: "cancelled" + (f" after row {row.done} of {row.total}" if row else "")}
