@@ -116,8 +116,10 @@ def test_bits_map_is_the_heatmap_and_sums_to_the_nll(runs, tmp_path):
 def test_compression_gives_a_file_that_decompresses_to_the_image(runs, tmp_path):
     loaded = runs["conditional"]
     pixels, label = picked_test_image(loaded, 1)
-    path, table = actions.compress_image(loaded, pixels, "one.png", label, tmp_path)
-    assert path == tmp_path / "one.pxz"
+    steps = []
+    path, table = actions.compress_image(loaded, pixels, "one.png", label, tmp_path,
+                                         on_progress=lambda done, total: steps.append((done, total)))
+    assert path == tmp_path / "one.pxz" and steps == [(8 * row, 64) for row in range(1, 9)]  # a row of 8 at a time
     images, labels, names = decompress_bytes(loaded.model, path.read_bytes())
     assert np.array_equal(levels_to_bytes(images, 17)[0], pixels) and labels.tolist() == [label]
     assert names == ["one.png"]
@@ -129,6 +131,12 @@ def test_compression_gives_a_file_that_decompresses_to_the_image(runs, tmp_path)
     off_levels[0, 0, 0] = 7  # 7 · 16 / 255 is not a whole level
     with pytest.raises(DataError, match="not on the model's 17 levels"):
         actions.compress_image(loaded, off_levels, "odd.png", label, tmp_path)
+
+    def stop(done, total):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        actions.compress_image(loaded, pixels, "one.png", label, tmp_path, on_progress=stop)
 
 
 def test_class_scores_of_a_conditional_model(runs):
@@ -266,9 +274,11 @@ def test_the_served_page_answers_bad_input_with_a_line_and_keeps_serving(runs, s
     assert status == "**test image 3**: 1×8×8"
     _, status = client.predict(plain, None, api_name="/on_bits")
     assert status == "⚠ unexpected error (RuntimeError: boom): see the server log"
-    picture_path, status = client.predict(plain, 4, 1.0, 2, None, api_name="/on_draw")  # it still serves
+    job = client.submit(plain, 4, 1.0, 2, None, api_name="/on_draw")  # it still serves
+    _, status = job.result(timeout=120)
     assert status.startswith("4 samples (seed 2, temperature 1) in ") and status.endswith(" s")
-    assert Image.open(picture_path).size == (2 * 128 + 3 * 4, 2 * 128 + 3 * 4)  # 2×2 digits, 16× each, 4 apart
+    pictures = [picture for picture, _ in job.outputs() if isinstance(picture, str)]  # a picture is sent once
+    assert Image.open(pictures[-1]).size == (2 * 128 + 3 * 4, 2 * 128 + 3 * 4)  # 2×2 digits, 16× each, 4 apart
 
 
 @pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:DeprecationWarning", "ignore:The copy keyword")

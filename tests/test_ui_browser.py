@@ -1,7 +1,8 @@
 """``pixelrnn ui`` end to end in a real headless browser: Debian's Chromium driven by Selenium.
 
 The command serves a freshly trained tiny model; the browser loads the page, reads the model card, draws samples,
-picks a test image and completes it, uploads a file that is not an image, and asks for the bits of the image. The
+picks a test image and completes it, uploads a file that is not an image, asks for the bits of the image and
+compresses it. The
 pictures are read back from the server and checked; a screenshot of the page is saved in ``$PIXELRNN_TEST_ARTIFACTS``
 (default ``test-artifacts/``). Needs the ui extra and selenium (``pip install -e '.[dev]'``) and installs
 ``chromium`` + ``chromium-driver`` with apt-get where missing (see ``browser.py``); it skips, saying why, only when
@@ -142,3 +143,10 @@ def test_a_bad_upload_is_a_line_on_the_page_and_the_page_goes_on(page, tmp_path)
     assert re.fullmatch(r"−log2 p\(x\) = [\d.]+ bits, [\d.]+ bits/dim", line)
     time.sleep(0.5)  # the heat map has arrived with its line; let it paint
     assert page.save_screenshot(str(ARTIFACTS / "ui-bits.png"))
+    page.find_element(By.XPATH, "//button[@role='tab' and normalize-space(.)='Compress']").click()
+    _click(page, "#compress")
+    table = _wait_text(page, "#compress-status", r"PNG")
+    size = int(re.search(r"archive \(download\)\s+([\d,]+) bytes", table).group(1).replace(",", ""))
+    link = page.find_element(By.CSS_SELECTOR, "#archive a").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=60) as response:
+        assert len(response.read()) == size  # the file offered for download is the archive the table sizes

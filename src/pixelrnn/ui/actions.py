@@ -11,6 +11,7 @@ every wrong input raises a PixelRNNError with a one-line message for the page.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,11 +118,12 @@ def bits_map(loaded: LoadedModel, pixels: np.ndarray, name: str, label: int | No
     return path, f"−log2 p(x) = **{bits:.2f} bits**, **{bits / images[0].numel():.4f} bits/dim**"
 
 
-def compress_image(loaded: LoadedModel, pixels: np.ndarray, name: str, label: int | None,
-                   folder: Path) -> tuple[Path, str]:
-    """(the ``pixelrnn compress`` archive of the image, a Markdown table of its size, PNG's and the NLL)."""
+def compress_image(loaded: LoadedModel, pixels: np.ndarray, name: str, label: int | None, folder: Path,
+                   on_progress: Callable[[int, int], None] | None = None) -> tuple[Path, str]:
+    """(the ``pixelrnn compress`` archive of the image, a Markdown table of its size, PNG's and the NLL);
+    ``on_progress(steps done, steps in all)`` after every row (see :func:`pixelrnn.compress.compress_images`)."""
     images = exact_levels(loaded, pixels, name)
-    result = compress_images(loaded.model, images, _labels(loaded, label), [name])
+    result = compress_images(loaded.model, images, _labels(loaded, label), [name], on_progress=on_progress)
     path = folder / f"{_file_stem(name)}.pxz"
     path.write_bytes(result.data)
     png = baseline_sizes(images, loaded.config.num_levels)["png"]

@@ -29,9 +29,10 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class Row:
-    """Progress: the images so far (B, C, H, W) after ``done`` of ``total`` rows."""
+    """Progress: the images so far (B, C, H, W), or None for a job without pictures, after ``done`` of ``total``
+    steps (rows)."""
 
-    images: torch.Tensor
+    images: torch.Tensor | None
     done: int
     total: int
 
@@ -79,10 +80,10 @@ def watch(work: Callable[[RowCallback], Any], stop: threading.Event) -> Iterator
     """
     events: queue.Queue = queue.Queue()
 
-    def on_row(images: torch.Tensor, done: int, total: int) -> None:
+    def on_row(images: torch.Tensor | None, done: int, total: int) -> None:
         if stop.is_set():
             raise Cancelled
-        events.put(Row(images.detach().cpu().clone(), done, total))
+        events.put(Row(None if images is None else images.detach().cpu().clone(), done, total))
 
     def run() -> None:
         try:

@@ -2,16 +2,13 @@
 
 A model picker with its card; a Samples tab; an Image tab (upload a PNG or pick a test image) with Complete, Bits,
 Compress and Classify. Every handler puts a wrong input's one-line message, or a bug's first line (its traceback
-goes to the server's log), into its tab's status line: the page never shows a stack trace and the server goes on.
-Samples and completions stream their rows and stop on Cancel (:mod:`pixelrnn.ui.jobs`).
+goes to the server's log), into its tab's status line (:func:`pixelrnn.ui.handlers.guarded`): the page never shows a
+stack trace and the server goes on. Samples, completions and compression stream their progress and stop on Cancel
+(:mod:`pixelrnn.ui.jobs`).
 """
 
-import functools
-import inspect
-import logging
 import shutil
 import tempfile
-import time
 import weakref
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,15 +18,14 @@ import numpy as np
 import torch
 
 from pixelrnn.complete import levels_from_pixels
-from pixelrnn.errors import ConfigError, PixelRNNError, first_line
+from pixelrnn.errors import ConfigError
 from pixelrnn.ui import actions
 from pixelrnn.ui.actions import Drawing
+from pixelrnn.ui.handlers import IN_TURN, class_label, guarded, stream_pictures, stream_steps, whole_number
 from pixelrnn.ui.images import picture, read_upload
-from pixelrnn.ui.jobs import Cancelled, Done, Jobs, watch
+from pixelrnn.ui.jobs import Jobs
 from pixelrnn.ui.session import LoadedModel, model_card, picked_test_image
 
-logger = logging.getLogger("pixelrnn")
-IN_TURN = -1  # the samples' class menu: the classes 0, 1, … in turn
 # system fonts only: the page loads nothing from outside the server, so it works offline
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 CSS = "#samples img, #completions img, #image img {image-rendering: pixelated}"
@@ -67,30 +63,13 @@ def build_page(models: dict[str, LoadedModel], device: str = "auto") -> gr.Block
     return blocks
 
 
-def _guarded(status: gr.Markdown):
-    """Handlers that put a PixelRNNError — or a bug's first line, its traceback logged — into ``status``."""
-    def decorate(function):
-        @functools.wraps(function)
-        def handler(*args):
-            try:
-                result = function(*args)
-                yield from result if inspect.isgenerator(result) else [result]
-            except PixelRNNError as error:
-                yield {status: f"⚠ {first_line(error, 300)}"}
-            except Exception as error:  # a bug: the log has its traceback; the page a line, and the server goes on
-                logger.exception("pixelrnn ui: %s failed", function.__name__)
-                yield {status: f"⚠ unexpected error ({type(error).__name__}: {first_line(error)}): see the server log"}
-        return handler
-    return decorate
-
-
-def _class_menu(loaded: LoadedModel, in_turn: bool, value: int | None = None) -> dict:
+def _class_menu(loaded: LoadedModel, in_turn: bool) -> dict:
     """The class dropdown's choices, value and visibility for ``loaded`` (hidden for an unconditional model)."""
     choices = [(f"class {k}", k) for k in range(loaded.num_classes)]
     if in_turn:
         choices = [("every class in turn", IN_TURN), *choices]
-    default = value if value is not None else (IN_TURN if in_turn else 0)
-    return {"choices": choices, "value": default if loaded.num_classes else None, "visible": bool(loaded.num_classes)}
+    value = (IN_TURN if in_turn else 0) if loaded.num_classes else None
+    return {"choices": choices, "value": value, "visible": bool(loaded.num_classes)}
 
 
 def _switcher(page: Page):
@@ -101,36 +80,6 @@ def _switcher(page: Page):
         return (model_card(loaded), gr.update(**_class_menu(loaded, True)), gr.update(**_class_menu(loaded, False)),
                 gr.update(maximum=height, value=max(1, height // 2)))
     return on_switch
-
-
-def _whole(value: float | None, what: str) -> int:
-    if value is None or not float(value).is_integer():
-        raise ConfigError(f"{what} must be a whole number, got {value}")
-    return int(value)
-
-
-def _label(value: int | None) -> int | None:
-    return None if value is None or value == IN_TURN else int(value)
-
-
-def _stream(work, stop, loaded: LoadedModel, image: gr.Image, status: gr.Markdown, what: str, columns=None):
-    """Yield ``work``'s rows as pictures into ``image`` and its progress into ``status`` (see ``watch``).
-
-    A picture is sent once: the result, equal to the last row's images, comes as a status line alone (gradio
-    rewrites a picture's file when it is sent again, and a browser still reading it would get half a file).
-    """
-    start, shown = time.perf_counter(), None
-    try:
-        for event in watch(work, stop):
-            done = isinstance(event, Done)
-            images = event.result if done else event.images
-            line = f"{what} in {time.perf_counter() - start:.1f} s" if done else f"row {event.done} of {event.total}…"
-            fresh = shown is None or not torch.equal(images, shown)
-            shown = images
-            yield {image: picture(images, loaded.config.num_levels, columns), status: line} if fresh else {status: line}
-    except Cancelled as cancelled:
-        row = cancelled.row
-        yield {status: "cancelled" + (f" after row {row.done} of {row.total}" if row else "")}
 
 
 def _samples_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleNamespace:
@@ -146,15 +95,15 @@ def _samples_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleN
         with gr.Column(scale=2):
             image = gr.Image(label="samples", format="png", interactive=False, elem_id="samples", height=460)
 
-    @_guarded(status)
+    @guarded(status)
     def on_draw(name, count_value, temperature_value, seed_value, label_value, request: gr.Request):
         loaded = page.model(name)
-        drawing = Drawing(_whole(count_value, "the number of images"), _whole(seed_value, "the seed"),
-                          float(temperature_value), _label(label_value)).checked(loaded)
+        drawing = Drawing(whole_number(count_value, "the number of images"), whole_number(seed_value, "the seed"),
+                          float(temperature_value), class_label(label_value)).checked(loaded)
         stop = page.jobs.start(request.session_hash)
-        work = functools.partial(actions.draw_samples, loaded, drawing, page.device)
-        yield from _stream(lambda on_row: work(on_row=on_row), stop, loaded, image, status,
-                           f"{drawing.count} samples (seed {drawing.seed}, temperature {drawing.temperature:g})")
+        what = f"{drawing.count} samples (seed {drawing.seed}, temperature {drawing.temperature:g})"
+        yield from stream_pictures(lambda on_row: actions.draw_samples(loaded, drawing, page.device, on_row), stop,
+                                   loaded.config.num_levels, image, status, what)
 
     draw.click(on_draw, [choice, count, temperature, seed, label], [image, status], show_progress="hidden")
     cancel.click(_canceller(page), None, None, queue=False)
@@ -190,17 +139,17 @@ def _image_tab(page: Page, choice: gr.Dropdown, first: LoadedModel) -> SimpleNam
             with gr.Tab("Classify"):
                 _classify_tab(page, choice, chosen)
 
-    @_guarded(status)
+    @guarded(status)
     def on_upload(name, path):
         if path is None:
             return {chosen: None, shown: None, status: "Upload a PNG or pick a test image."}
         pixels, file_name = read_upload(path)
         return _chosen(page.model(name), pixels, file_name, None, (chosen, shown, label, status))
 
-    @_guarded(status)
+    @guarded(status)
     def on_pick(name, index_value):
         loaded = page.model(name)
-        number = _whole(index_value, "the test image index")
+        number = whole_number(index_value, "the test image index")
         pixels, image_label = picked_test_image(loaded, number)
         return _chosen(loaded, pixels, f"test image {number}", image_label, (chosen, shown, label, status))
 
@@ -240,19 +189,21 @@ def _complete_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> g
                      elem_id="completions")
     status = gr.Markdown(elem_id="complete-status")
 
-    @_guarded(status)
+    @guarded(status)
     def on_complete(name, image_state, hidden_rows, count_value, seed_value, temperature_value, label_value,
                     request: gr.Request):
         loaded = page.model(name)
         pixels, image_name = _image_of(image_state)
-        drawing = Drawing(_whole(count_value, "the number of completions"), _whole(seed_value, "the seed"),
-                          float(temperature_value), _label(label_value)).checked(loaded)
-        rows = _whole(hidden_rows, "the rows to hide")
+        drawing = Drawing(whole_number(count_value, "the number of completions"), whole_number(seed_value, "the seed"),
+                          float(temperature_value), class_label(label_value)).checked(loaded)
+        rows = whole_number(hidden_rows, "the rows to hide")
         stop = page.jobs.start(request.session_hash)
-        work = functools.partial(actions.complete_image, loaded, pixels, image_name, rows, drawing, page.device)
-        yield from _stream(lambda on_row: work(on_row=on_row), stop, loaded, image, status,
-                           f"{drawing.count} completions of {image_name} with its bottom {rows} rows hidden",
-                           columns=drawing.count + 2)
+        def work(on_row):
+            return actions.complete_image(loaded, pixels, image_name, rows, drawing, page.device, on_row)
+
+        yield from stream_pictures(work, stop, loaded.config.num_levels, image, status,
+                                   f"{drawing.count} completions of {image_name} with its bottom {rows} rows hidden",
+                                   columns=drawing.count + 2)
 
     run.click(on_complete, [choice, chosen, hidden, count, seed, temperature, label], [image, status],
               show_progress="hidden")
@@ -266,27 +217,35 @@ def _bits_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> None:
                      show_label=False)
     status = gr.Markdown(elem_id="bits-status")
 
-    @_guarded(status)
+    @guarded(status)
     def on_bits(name, image_state, label_value):
         pixels, image_name = _image_of(image_state)
-        path, line = actions.bits_map(page.model(name), pixels, image_name, _label(label_value), page.folder)
+        path, line = actions.bits_map(page.model(name), pixels, image_name, class_label(label_value), page.folder)
         return {image: str(path), status: line}
 
     run.click(on_bits, [choice, chosen, label], [image, status])
 
 
 def _compress_tab(page: Page, choice, chosen: gr.State, label: gr.Dropdown) -> None:
-    run = gr.Button("Compress", variant="primary", elem_id="compress")
+    with gr.Row():
+        run, cancel = gr.Button("Compress", variant="primary", elem_id="compress"), gr.Button("Cancel")
     archive = gr.File(label="the compressed file", interactive=False, elem_id="archive")
     status = gr.Markdown(elem_id="compress-status")
 
-    @_guarded(status)
-    def on_compress(name, image_state, label_value):
+    @guarded(status)
+    def on_compress(name, image_state, label_value, request: gr.Request):
+        loaded = page.model(name)
         pixels, image_name = _image_of(image_state)
-        path, table = actions.compress_image(page.model(name), pixels, image_name, _label(label_value), page.folder)
-        return {archive: str(path), status: table}
+        stop = page.jobs.start(request.session_hash)
 
-    run.click(on_compress, [choice, chosen, label], [archive, status])
+        def work(on_row):
+            return actions.compress_image(loaded, pixels, image_name, class_label(label_value), page.folder,
+                                          on_progress=lambda done, total: on_row(None, done, total))
+
+        yield from stream_steps(work, stop, status, lambda result: {archive: str(result[0]), status: result[1]})
+
+    run.click(on_compress, [choice, chosen, label], [archive, status], show_progress="hidden")
+    cancel.click(_canceller(page), None, None, queue=False)
 
 
 def _classify_tab(page: Page, choice, chosen: gr.State) -> None:
@@ -294,7 +253,7 @@ def _classify_tab(page: Page, choice, chosen: gr.State) -> None:
     scores = gr.Label(label="p(class | image)", elem_id="scores")
     status = gr.Markdown(elem_id="classify-status")
 
-    @_guarded(status)
+    @guarded(status)
     def on_classify(name, image_state):
         pixels, image_name = _image_of(image_state)
         posterior, table = actions.class_scores(page.model(name), pixels, image_name)
