@@ -39,18 +39,23 @@ WAIT = 180  # seconds for one step of the page: two shared CPU cores can be slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``pixelrnn ui RUN --port P`` in a subprocess, serving a tiny trained model: its address."""
-    run = tiny_digits_run(tmp_path_factory.mktemp("browser") / "run")
+    folder = tmp_path_factory.mktemp("browser")
+    run = tiny_digits_run(folder / "run")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen([sys.executable, "-m", "pixelrnn", "ui", str(run), "--port", str(port),
-                                "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env)
+    log = folder / "server.log"  # a file, not a pipe: a server that logs much never blocks on it
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "pixelrnn", "ui", str(run), "--port", str(port),
+                                    "--device", "cpu"], stdout=output, stderr=subprocess.STDOUT, env=env)
     try:
-        line = process.stdout.readline()  # the address line, once the server answers
-        assert f"on http://127.0.0.1:{port}/" in line, line + process.stdout.read()
-        yield f"http://127.0.0.1:{port}/"
+        address = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + WAIT
+        while f"on {address}" not in log.read_text():  # the line printed once the server answers
+            assert process.poll() is None and time.monotonic() < deadline, f"no server: {log.read_text()}"
+            time.sleep(0.2)
+        yield address
     finally:
         process.terminate()
         process.wait(timeout=30)
