@@ -182,3 +182,38 @@ def test_complete_keeps_the_top_rows_and_draws_the_rest(tmp_path, capsys):
                           (["--image", str(tmp_path / "big.png"), "--keep-rows", "2"], "expects 1×8×8 images")):
         assert main(["complete", str(tmp_path / "run"), *bad, "--out", str(out)]) == 2
         assert expected in capsys.readouterr().err
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("name,fields", [VARIANTS[0], VARIANTS[4], VARIANTS[6], VARIANTS[-1]])
+def test_on_row_reports_every_row_and_an_exception_stops_the_sampler(name, fields):
+    """Both samplers call on_row(images so far, done, total) after every row (the Multi-Scale PixelRNN: its small
+    image's rows first), the last call sees the result, and draw() reports over its batches."""
+    from pixelrnn.sampling import draw
+
+    height, width = image_size(name)
+    model = _sharp_model(name, fields, (1, height, width))
+    for sampler in (sample_images, fast_sample_images):
+        calls: list = []
+        images = sampler(model, 2, generator=torch.Generator().manual_seed(0),
+                         on_row=lambda partial, done, total, calls=calls: calls.append((partial.clone(), done, total)))
+        total = calls[-1][2]
+        assert [done for _, done, _ in calls] == list(range(1, total + 1))
+        small_rows = -(-height // model.config.subsample_factor) if name == "multiscale_pixelrnn" else 0
+        assert total == height + (small_rows if sampler is fast_sample_images else 0)
+        assert torch.equal(calls[-1][0], images) and calls[0][0].shape == images.shape
+    progress = []
+    batched = draw(model, 3, seed=1, batch_size=2, on_row=lambda partial, done, total: progress.append(
+        (len(partial), done, total)))
+    assert torch.equal(batched, draw(model, 3, seed=1, batch_size=2))
+    assert progress[-1] == (3, progress[-1][2], progress[-1][2]) and progress[0][0] == 2
+
+    def stop_at_two(partial, done, total):
+        if done == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        draw(model, 2, on_row=stop_at_two)

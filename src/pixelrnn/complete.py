@@ -18,6 +18,7 @@ from pixelrnn.data.formats import read_pngs
 from pixelrnn.errors import ConfigError, DataError, describe_shape
 from pixelrnn.evaluate import stored_data_config
 from pixelrnn.sample import sample
+from pixelrnn.sampling import RowCallback
 
 
 def image_from_png(path: str | Path, image_shape: tuple[int, int, int], num_levels: int) -> torch.Tensor:
@@ -26,11 +27,20 @@ def image_from_png(path: str | Path, image_shape: tuple[int, int, int], num_leve
     Raises:
         DataError: not a readable PNG, or another shape than the model's.
     """
-    pixels = torch.from_numpy(read_pngs([Path(path)])[0].astype(np.int64))  # (C, H, W) in 0..255
+    return levels_from_pixels(read_pngs([Path(path)])[0], image_shape, num_levels, str(path))
+
+
+def levels_from_pixels(pixels: np.ndarray, image_shape: tuple[int, int, int], num_levels: int,
+                       name: str = "the image") -> torch.Tensor:
+    """uint8 (C, H, W) grey values 0..255 as the model's int64 (C, H, W) levels: v · (L − 1) / 255, rounded.
+
+    Raises:
+        DataError: another shape than the model's (``name`` says which image).
+    """
     if tuple(pixels.shape) != tuple(image_shape):
         expected, got = describe_shape(image_shape), describe_shape(tuple(pixels.shape))
-        raise DataError(f"the model expects {expected} images, {path} is {got}")
-    return torch.round(pixels.double() * (num_levels - 1) / 255).long()
+        raise DataError(f"the model expects {expected} images, {name} is {got}")
+    return torch.round(torch.from_numpy(pixels.astype(np.int64)).double() * (num_levels - 1) / 255).long()
 
 
 def dataset_test_image(checkpoint: dict, index: int) -> torch.Tensor:
@@ -57,11 +67,12 @@ def known_prefix(image: torch.Tensor, keep_rows: int | None = None, keep_pixels:
 
 def complete(checkpoint_path: str | Path | dict, image: torch.Tensor, known: torch.Tensor, num_samples: int = 8,
              seed: int = 0, temperature: float = 1.0, label: int | None = None, device: str = "auto",
-             sampler: str = "auto") -> tuple[torch.Tensor, int]:
+             sampler: str = "auto", on_row: RowCallback | None = None) -> tuple[torch.Tensor, int]:
     """Sample ``num_samples`` completions of ``known`` (C, H, W; −1 = to sample) from a checkpoint's model.
 
     ``checkpoint_path`` may be a checkpoint already read (see :func:`pixelrnn.sample.sample`). A class-conditional
-    model completes as class ``label`` (None: the classes 0, 1, … in turn).
+    model completes as class ``label`` (None: the classes 0, 1, … in turn). ``on_row`` sees the completions so far
+    after every row (see :func:`pixelrnn.sampling.draw`).
 
     Raises:
         ConfigError: a ``label`` for an unconditional model, or outside [0, num_classes − 1].
@@ -79,6 +90,11 @@ def complete(checkpoint_path: str | Path | dict, image: torch.Tensor, known: tor
     known_batch = known.unsqueeze(0).expand(num_samples, *known.shape).clone()  # (N, C, H, W)
     labels = None if label is None else torch.full((num_samples,), label, dtype=torch.long)
     completions, num_levels = sample(checkpoint, num_samples, seed=seed, temperature=temperature,
-                                     labels=labels, device=device, sampler=sampler, known=known_batch)
-    occluded = torch.where(known >= 0, known, torch.full_like(known, (num_levels - 1) // 2))
-    return torch.cat([image[None], occluded[None], completions.cpu()]), num_levels
+                                     labels=labels, device=device, sampler=sampler, known=known_batch,
+                                     on_row=on_row)
+    return torch.cat([image[None], occluded(known, num_levels)[None], completions.cpu()]), num_levels
+
+
+def occluded(known: torch.Tensor, num_levels: int) -> torch.Tensor:
+    """``known`` (C, H, W) as the grid shows it: the unknown sub-pixels (−1) at the mid level (L − 1) // 2."""
+    return torch.where(known >= 0, known, torch.full_like(known, (num_levels - 1) // 2))

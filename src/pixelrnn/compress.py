@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,8 @@ class CompressionResult:
 
 
 def compress_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
-                    names: list[str] | None = None, batch_size: int = 64, progress: bool = False) -> CompressionResult:
+                    names: list[str] | None = None, batch_size: int = 64, progress: bool = False,
+                    on_progress: Callable[[int, int], None] | None = None) -> CompressionResult:
     """Compress integer images with a model (on the CPU, in evaluation mode).
 
     Args:
@@ -70,6 +72,8 @@ def compress_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.
         labels: int64 (N,) class labels, required by (and only by) a class-conditional model.
         names: file names to restore on decompression (optional).
         batch_size: images coded together; the decoder uses the same batches.
+        on_progress: called as on_progress(steps done, steps in all) after every C·W sub-pixel steps (a row's
+            worth; a step codes one sub-pixel of every image of a batch); an exception it raises stops the coding.
 
     Raises:
         DataError / ConfigError: images or labels that do not fit the model, a batch size outside [1, 65535].
@@ -83,13 +87,19 @@ def compress_images(model: torch.nn.Module, images: torch.Tensor, labels: torch.
     with torch.no_grad():
         nll_bits = _nll_bits(model, images, labels, batch_size)  # checks the shape, levels and labels too
     coder = Coder(len(images))
+    report = _progress_every_row(on_progress, images.shape[1:], -(-len(images) // batch_size))
     start = time.perf_counter()
     with one_thread():
         for first in tqdm(range(0, len(images), batch_size), desc="compressing", disable=not progress, leave=False):
             batch = images[first:first + batch_size]  # (b, C, H, W)
             coder.offset = first
-            code_batch(model, len(batch), _part(labels, first, batch_size),
-                       lambda counts, at, batch=batch: coder.code(counts, batch[:, at[0], at[1], at[2]].numpy()))
+
+            def encode(counts: np.ndarray, at: tuple[int, int, int], batch: torch.Tensor = batch) -> np.ndarray:
+                levels = coder.code(counts, batch[:, at[0], at[1], at[2]].numpy())
+                report()
+                return levels
+
+            code_batch(model, len(batch), _part(labels, first, batch_size), encode)
     seconds = time.perf_counter() - start
     config = model.config
     archive = Archive(tuple(config.image_shape), config.num_levels, len(images), batch_size, config.num_classes,
@@ -125,6 +135,21 @@ def decompress_bytes(model: torch.nn.Module, data: bytes,
         raise ArchiveError("the decoded images fail their checksum: decompress on the machine and software that "
                            "compressed them (the coded probabilities depend on float rounding)")
     return images, labels, archive.names
+
+
+def _progress_every_row(on_progress: Callable[[int, int], None] | None, shape: torch.Size,
+                        batches: int) -> Callable[[], None]:
+    """A function to call once per coded sub-pixel step, reporting to ``on_progress`` every C·W steps."""
+    channels, height, width = shape
+    total, every, done = batches * channels * height * width, channels * width, 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None and (done % every == 0 or done == total):
+            on_progress(done, total)
+
+    return step
 
 
 def _part(labels: torch.Tensor | None, first: int, size: int) -> torch.Tensor | None:

@@ -37,7 +37,7 @@ def export_model(checkpoint_path: str | Path, directory: str | Path) -> Path:
     weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
     atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"}))
     write_json(directory / CONFIG_NAME, config)
-    card = model_card(config, _test_metrics(Path(checkpoint_path)))
+    card = model_card(config, recorded_test_metrics(Path(checkpoint_path)))
     atomic_write(directory / CARD_NAME, lambda tmp: tmp.write_text(card))
     return directory
 
@@ -93,7 +93,7 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
+def recorded_test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
     """The run's final ``test`` line of ``metrics.jsonl`` beside the checkpoint, if there is one."""
     lines = read_metrics(checkpoint_folder(checkpoint_path))
     tests = [line for line in lines if line.get("kind") == "test"]

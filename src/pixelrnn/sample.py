@@ -11,14 +11,15 @@ import torch
 from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.errors import ConfigError
 from pixelrnn.runtime import resolve_device
-from pixelrnn.sampling import SAMPLERS, draw
+from pixelrnn.sampling import SAMPLERS, RowCallback, draw
 
 __all__ = ["SAMPLERS", "sample"]
 
 
 def sample(checkpoint_path: str | Path | dict[str, Any], num_images: int = 64, seed: int = 0, temperature: float = 1.0,
            labels: torch.Tensor | None = None, device: str = "auto", progress: bool = False,
-           sampler: str = "auto", known: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+           sampler: str = "auto", known: torch.Tensor | None = None,
+           on_row: RowCallback | None = None) -> tuple[torch.Tensor, int]:
     """Draw images from the model stored in a checkpoint.
 
     The same checkpoint, seed, number of images and device give the same images.
@@ -35,6 +36,7 @@ def sample(checkpoint_path: str | Path | dict[str, Any], num_images: int = 64, s
         sampler: ``fast`` (incremental, :mod:`pixelrnn.sampling.fast`), ``plain`` (one network pass per sub-pixel,
             the reference) or ``auto`` (fast where the model has one).
         known: int64 (num_images, C, H, W), values ≥ 0 to keep and −1 to sample (image completion).
+        on_row: called with the images so far after every row (see :func:`pixelrnn.sampling.draw`).
 
     Returns:
         (images int64 (N, C, H, W) in [0, L − 1], num_levels L).
@@ -43,7 +45,7 @@ def sample(checkpoint_path: str | Path | dict[str, Any], num_images: int = 64, s
     _check_memory(num_images, checkpoint["model_config"])
     model = model_from_checkpoint(checkpoint, resolve_device(device))
     images = draw(model, num_images, seed=seed, labels=labels, known=known, temperature=temperature, sampler=sampler,
-                  progress=progress)
+                  progress=progress, on_row=on_row)
     return images, model.config.num_levels
 
 

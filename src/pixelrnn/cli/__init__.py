@@ -30,6 +30,7 @@ from pixelrnn.cli import (
     sample,
     sweep,
     train,
+    ui,
 )
 from pixelrnn.cli import eval as evaluate
 from pixelrnn.errors import PixelRNNError
@@ -38,7 +39,7 @@ from pixelrnn.errors import PixelRNNError
 SUBCOMMANDS = {"train": train, "recipes": recipes, "pretrained": pretrained, "sweep": sweep, "eval": evaluate,
                "sample": sample, "complete": complete, "export": export, "compare": compare, "classify": classify,
                "bench": bench, "fid": fid, "compress": compress, "decompress": decompress, "heatmap": heatmap,
-               "ood": ood}
+               "ood": ood, "ui": ui}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,17 +8,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 
 from pixelrnn.errors import ConfigError
 from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
-from pixelrnn.sampling.plain import sample_images
+from pixelrnn.sampling.plain import RowCallback, sample_images
 
 SAMPLERS = ("auto", "fast", "plain")
 
-__all__ = ["SAMPLERS", "choose_sampler", "draw"]
+__all__ = ["SAMPLERS", "RowCallback", "choose_sampler", "draw"]
 
 
 def choose_sampler(model: torch.nn.Module, sampler: str = "auto") -> Callable[..., torch.Tensor]:
@@ -31,7 +32,7 @@ def choose_sampler(model: torch.nn.Module, sampler: str = "auto") -> Callable[..
 
 def draw(model: torch.nn.Module, num_images: int, seed: int = 0, labels: torch.Tensor | None = None,
          known: torch.Tensor | None = None, temperature: float = 1.0, sampler: str = "auto",
-         batch_size: int | None = None, progress: bool = False,
+         batch_size: int | None = None, progress: bool = False, on_row: RowCallback | None = None,
          generator: torch.Generator | None = None) -> torch.Tensor:
     """``num_images`` images from ``model`` (in evaluation mode), from one generator seeded with ``seed``.
 
@@ -45,6 +46,8 @@ def draw(model: torch.nn.Module, num_images: int, seed: int = 0, labels: torch.T
         sampler: ``auto`` (fast where the model has one), ``fast`` or ``plain``.
         batch_size: draw in batches of this many images, one generator throughout (default: all at once).
         progress: a progress bar over rows.
+        on_row: called after every row (see :data:`RowCallback`) with the images drawn so far, finished
+            batches first; an exception it raises stops the sampling and leaves ``draw``.
         generator: the random numbers to draw with instead of a fresh generator seeded with ``seed`` (on the
             model's device); it advances, so successive calls give new images.
 
@@ -63,10 +66,22 @@ def draw(model: torch.nn.Module, num_images: int, seed: int = 0, labels: torch.T
     if num_classes and labels is None:
         labels = torch.arange(num_images, device=device) % num_classes
     step = batch_size or num_images
-    batches = []
+    batches: list[torch.Tensor] = []
     for start in range(0, num_images, step):
         part = slice(start, min(start + step, num_images))
         batches.append(sample(model, part.stop - start, generator=generator, temperature=temperature,
                               labels=None if labels is None else labels[part],
-                              known=None if known is None else known[part], progress=progress))
+                              known=None if known is None else known[part], progress=progress,
+                              on_row=_batch_rows(on_row, batches, math.ceil(num_images / step))))
     return torch.cat(batches)  # (N, C, H, W)
+
+
+def _batch_rows(on_row: RowCallback | None, finished: list[torch.Tensor], count: int) -> RowCallback | None:
+    """A batch's row callback that reports to ``on_row`` over all ``count`` batches, the finished ones included."""
+    if on_row is None:
+        return None
+
+    def report(images: torch.Tensor, done: int, total: int) -> None:
+        on_row(torch.cat([*finished, images]), len(finished) * total + done, count * total)
+
+    return report

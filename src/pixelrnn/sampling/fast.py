@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from pixelrnn.errors import ConfigError
 from pixelrnn.models.multiscale import MultiScalePixelRNN
 from pixelrnn.runtime import evaluation_mode
-from pixelrnn.sampling.plain import samples_whole_pixels
+from pixelrnn.sampling.plain import RowCallback, samples_whole_pixels
 from pixelrnn.sampling.steppers import Stepper, find_stepper
 from pixelrnn.sampling.steppers.recurrent import PixelRNNStepper
 
@@ -29,8 +29,10 @@ def has_fast_sampler(model: torch.nn.Module) -> bool:
 @torch.no_grad()
 def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch.Tensor | None = None,
                        known: torch.Tensor | None = None, temperature: float = 1.0,
-                       generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
-    """Draw images incrementally; arguments and result as :func:`pixelrnn.sampling.plain.sample_images`.
+                       generator: torch.Generator | None = None, progress: bool = False,
+                       on_row: RowCallback | None = None) -> torch.Tensor:
+    """Draw images incrementally; arguments and result as :func:`pixelrnn.sampling.plain.sample_images`
+    (``on_row`` after every row; the Multi-Scale PixelRNN's small image first, shown on its grid).
 
     Raises:
         ConfigError: a model without an incremental sampler (see :func:`has_fast_sampler`).
@@ -46,31 +48,45 @@ def fast_sample_images(model: torch.nn.Module, num_images: int, *, labels: torch
     labels = labels.to(device) if labels is not None else None
     with evaluation_mode(model), parametrize.cached():  # weight-normalised layers compute their weight once
         if isinstance(model, MultiScalePixelRNN):
-            return _multiscale(model, known, labels, temperature, generator, progress)
+            return _multiscale(model, known, labels, temperature, generator, progress, on_row)
         stepper = find_stepper(model)(model, len(known), labels)
-        return run_stepper(stepper, model, known, temperature, generator, progress)
+        return run_stepper(stepper, model, known, temperature, generator, progress, on_row)
 
 
 def _multiscale(model: MultiScalePixelRNN, known: torch.Tensor, labels: torch.Tensor | None, temperature: float,
-                generator: torch.Generator | None, progress: bool) -> torch.Tensor:
+                generator: torch.Generator | None, progress: bool, on_row: RowCallback | None) -> torch.Tensor:
     """The small image first (its own PixelRNN), then every other pixel given it, as the model's pixel order."""
-    small_stepper = PixelRNNStepper(model.small_model, len(known), labels)
-    small = run_stepper(small_stepper, model.small_model, model.subsample(known), temperature, generator, progress)
-    known = known.clone()
     factor = model.config.subsample_factor
+    small_known = model.subsample(known)
+    small_rows, rows = small_known.shape[-2], known.shape[-2]
+
+    def small_row(small: torch.Tensor, done: int, _: int) -> None:  # the small image shown on the large one's grid
+        shown = known.clamp(min=0)
+        shown[..., ::factor, ::factor] = small
+        on_row(shown, done, small_rows + rows)
+
+    def large_row(images: torch.Tensor, done: int, _: int) -> None:
+        on_row(images, small_rows + done, small_rows + rows)
+
+    small_stepper = PixelRNNStepper(model.small_model, len(known), labels)
+    small = run_stepper(small_stepper, model.small_model, small_known, temperature, generator, progress,
+                        small_row if on_row else None)
+    known = known.clone()
     known[..., ::factor, ::factor] = small
     weight = next(model.parameters())
     condition = model.upsample(model.preprocess(small).to(weight.dtype))  # (B, 2h, H, W)
     stepper = PixelRNNStepper(model.large_model, len(known), labels, condition)
-    return run_stepper(stepper, model.large_model, known, temperature, generator, progress)
+    return run_stepper(stepper, model.large_model, known, temperature, generator, progress,
+                       large_row if on_row else None)
 
 
 def run_stepper(stepper: Stepper, model: torch.nn.Module, known: torch.Tensor, temperature: float,
-                generator: torch.Generator | None, progress: bool) -> torch.Tensor:
+                generator: torch.Generator | None, progress: bool, on_row: RowCallback | None = None) -> torch.Tensor:
     """Raster-order sampling with a stepper: the plain sampler's draws, in its order, from incremental params.
 
     Args:
         known: int64 (B, C, H, W), values ≥ 0 to keep and −1 to sample.
+        on_row: called after every row (see :data:`pixelrnn.sampling.plain.RowCallback`).
 
     Returns:
         int64 (B, C, H, W) images.
@@ -93,6 +109,8 @@ def run_stepper(stepper: Stepper, model: torch.nn.Module, known: torch.Tensor, t
             if not to_sample or to_sample[-1] != channels - 1:  # caches must see every channel drawn so far
                 stepper.params_at(images, row, col)
         stepper.end_row(row)
+        if on_row is not None:
+            on_row(images, row + 1, height)
     return images
 
 

@@ -8,11 +8,17 @@ output head. It is the reference that faster incremental samplers must reproduce
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tqdm.auto import tqdm
 
 from pixelrnn.errors import ConfigError
 from pixelrnn.runtime import evaluation_mode
+
+# on_row(images so far int64 (B, C, H, W), rows done, rows in all): what a sampler reports after every row (or, in
+# a model's own pixel order, every W pixels); an exception it raises stops the sampling and leaves the sampler
+RowCallback = Callable[[torch.Tensor, int, int], None]
 
 
 @torch.no_grad()
@@ -25,6 +31,7 @@ def sample_images(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    on_row: RowCallback | None = None,
 ) -> torch.Tensor:
     """Draw images from an autoregressive image model.
 
@@ -37,6 +44,8 @@ def sample_images(
         temperature: divides the logits (1.0 samples the model's own distribution).
         generator: source of the random numbers, on the model's device; the same seed gives the same images.
         progress: show a progress bar over pixels.
+        on_row: called after every W pixels of the model's pixel order (a row in raster order), see
+            :data:`RowCallback`.
 
     Returns:
         int64 (B, C, H, W) images with values in [0, num_levels − 1].
@@ -51,11 +60,14 @@ def sample_images(
     labels = labels.to(device) if labels is not None else None
     joint = samples_whole_pixels(model, known)
     with evaluation_mode(model):
-        for row, col in tqdm(model.pixel_order(), desc="sampling pixels", disable=not progress, leave=False):
+        order = model.pixel_order()
+        for index, (row, col) in enumerate(tqdm(order, desc="sampling pixels", disable=not progress, leave=False)):
             for channel in [None] if joint else range(channels):
                 to_sample = known[:, 0 if joint else channel, row, col] < 0  # (B,)
                 if bool(to_sample.any()):
                     _draw(model, images, labels, (row, col, channel), to_sample, temperature, generator)
+            if on_row is not None and (index + 1) % width == 0:
+                on_row(images, (index + 1) // width, height)
     return images
 
 
