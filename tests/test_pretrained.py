@@ -112,3 +112,18 @@ def test_caches_of_a_pretrained_model_go_to_the_user_cache_not_the_package(shipp
     assert classifier_cache_path(pretrained.resolve("tiny-digits"), "digits") == \
         tmp_path / "cache" / "pixelrnn" / "tiny-digits" / "fid-classifier-digits.pt"
     assert classifier_cache_path(shipped, "digits") == tmp_path / "run" / "fid-classifier-digits.pt"
+
+
+def test_the_stated_test_nll_of_a_pretrained_model_is_what_cards_and_the_page_show(shipped):
+    from pixelrnn.export import recorded_test_metrics
+
+    assert recorded_test_metrics(Path("tiny-digits")) == {"nats_per_image": 1.0, "bits_per_dim": 2.0,
+                                                          "num_images": 16}
+    assert recorded_test_metrics(shipped)["kind"] == "test"  # a run's checkpoint: its metrics.jsonl
+
+
+def test_the_page_loads_a_pretrained_model_by_name_with_its_card(shipped):
+    from pixelrnn.ui.session import load_models, model_card
+
+    card = model_card(load_models(["tiny-digits"])["tiny-digits"])
+    assert "**2.0000 bits/dim** (1.00 nats/image) over 16 test images" in card

@@ -22,7 +22,7 @@ from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags,
 from pixelrnn.errors import CheckpointError, WriteError
 from pixelrnn.io import atomic_write, write_json
 from pixelrnn.models import build_model, field_users
-from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, resolve
+from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, is_export, resolve
 from pixelrnn.run_folder import checkpoint_folder, read_metrics
 
 
@@ -94,7 +94,11 @@ def _plain(value: Any) -> Any:
 
 
 def recorded_test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
-    """The run's final ``test`` line of ``metrics.jsonl`` beside the checkpoint, if there is one."""
+    """The run's final ``test`` line of ``metrics.jsonl`` beside the checkpoint, if there is one; for a
+    pretrained model (its name or folder), the test NLL its ``config.json`` states."""
+    folder = resolve(checkpoint_path)
+    if is_export(folder):
+        return json.loads((folder / CONFIG_NAME).read_text()).get("pretrained", {}).get("test")
     lines = read_metrics(checkpoint_folder(checkpoint_path))
     tests = [line for line in lines if line.get("kind") == "test"]
     return tests[-1] if tests else None

@@ -19,7 +19,8 @@ logger = logging.getLogger("pixelrnn")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT",
-                        help="checkpoint files or run folders (their last.pt): the page's models, the first shown")
+                        help="checkpoint files, run folders (their last.pt), exported models or pretrained names "
+                             "(pixelrnn pretrained): the page's models, the first shown")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every network)")
     parser.add_argument("--port", type=_port, default=7860, help="port to listen on (default 7860)")
