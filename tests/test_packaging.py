@@ -80,5 +80,6 @@ def test_the_wheel_carries_the_data_licence_and_typing_marker(tmp_path):
                for file in ("config.json", "model.safetensors", "README.md")}
     assert shipped and shipped <= names  # the pretrained models travel in the wheel
     assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
+    assert "Project-URL: PixelRNN paper, https://arxiv.org/abs/1601.06759" in metadata
     requirements = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: scikit-learn")]
     assert requirements and all('extra == "dev"' in line for line in requirements)
