@@ -127,3 +127,17 @@ def test_the_page_loads_a_pretrained_model_by_name_with_its_card(shipped):
 
     card = model_card(load_models(["tiny-digits"])["tiny-digits"])
     assert "**2.0000 bits/dim** (1.00 nats/image) over 16 test images" in card
+
+
+def test_a_pretrained_model_completes_a_test_image_of_the_users_copy_of_its_data(tmp_path, capsys):
+    name = "pixelcnn-binarized-mnist"
+    npz = SHARED_DATA / "binarized_mnist.npz"
+    if name not in pretrained.available() or not npz.is_file():
+        pytest.skip(f"needs the shipped {name} and the real data set {npz}")
+    out = tmp_path / "completions.png"
+    assert main(["complete", name, "--test-index", "3", "--keep-rows", "14", "-n", "2", "--data-path", str(npz),
+                 "--out", str(out)]) == 0
+    grid = np.load(out.with_suffix(".npz"))["images"]
+    original = np.load(npz)["x_test"][3]
+    assert grid.shape == (4, 1, 28, 28) and np.array_equal(grid[0, 0], original)
+    assert all(np.array_equal(completion[0, :14], original[:14]) for completion in grid[2:])

@@ -7,6 +7,7 @@ original, the occluded input (unknown pixels mid-grey) and the completions.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,15 @@ def levels_from_pixels(pixels: np.ndarray, image_shape: tuple[int, int, int], nu
     return torch.round(torch.from_numpy(pixels.astype(np.int64)).double() * (num_levels - 1) / 255).long()
 
 
-def dataset_test_image(checkpoint: dict, index: int) -> torch.Tensor:
-    """Test image ``index`` of the data set the checkpoint was trained on: int64 (C, H, W)."""
-    test = load_dataset(stored_data_config(checkpoint)).test
+def dataset_test_image(checkpoint: dict, index: int, data_path: str | None = None) -> torch.Tensor:
+    """Test image ``index`` of the data set the checkpoint was trained on: int64 (C, H, W).
+
+    Args:
+        data_path: where that data set lies here (its files or a ``.npz``), when not where the checkpoint says
+            (a pretrained model names no path).
+    """
+    data = stored_data_config(checkpoint)
+    test = load_dataset(dataclasses.replace(data, path=data_path) if data_path else data).test
     if not 0 <= index < len(test):
         raise ConfigError(f"--test-index must be in [0, {len(test) - 1}], got {index}")
     return test.images[index].long()

@@ -34,7 +34,9 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"pixelrnn: error: {message} (see pixelrnn {self.prog.split()[-1]} --help)\n")
+        command = self.prog.split()[-1]
+        hint = "pixelrnn --help" if command == "pixelrnn" else f"pixelrnn {command} --help"
+        self.exit(2, f"pixelrnn: error: {message} (see {hint})\n")
 
 
 CHECKPOINT_HELP = "checkpoint file, run folder (its last.pt), exported model, or pretrained name (pixelrnn pretrained)"

@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", help="a PNG of the model's size and channels (0..255, rescaled to its levels)")
     source.add_argument("--test-index", type=int, help="test image K of the checkpoint's data set")
+    parser.add_argument("--data-path", help="with --test-index: where the checkpoint's data set lies here (its files "
+                                            "or a .npz), e.g. for a pretrained model")
     keep = parser.add_mutually_exclusive_group(required=True)
     keep.add_argument("--keep-rows", type=int, help="keep the top R rows")
     keep.add_argument("--keep-pixels", type=int, help="keep the first N pixels in raster order")
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     config = checkpoint["model_config"]
     shape = (config["image_channels"], config["image_height"], config["image_width"])
     image = (image_from_png(args.image, shape, config["num_levels"]) if args.image
-             else dataset_test_image(checkpoint, args.test_index))
+             else dataset_test_image(checkpoint, args.test_index, args.data_path))
     known = known_prefix(image, args.keep_rows, args.keep_pixels)
     grid, num_levels = complete(checkpoint, image, known, args.num_samples, seed=args.seed,
                                 temperature=args.temperature, label=args.class_label, device=args.device,
