@@ -141,3 +141,12 @@ def test_a_pretrained_model_completes_a_test_image_of_the_users_copy_of_its_data
     original = np.load(npz)["x_test"][3]
     assert grid.shape == (4, 1, 28, 28) and np.array_equal(grid[0, 0], original)
     assert all(np.array_equal(completion[0, :14], original[:14]) for completion in grid[2:])
+
+
+def test_a_damaged_export_is_one_line_not_a_traceback(shipped, tmp_path, capsys):
+    folder = tmp_path / "models" / "tiny-digits"
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    assert main(["eval", "tiny-digits"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is not a readable pixelrnn export" in error

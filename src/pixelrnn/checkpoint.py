@@ -108,8 +108,7 @@ def _export_checkpoint(folder: Path, map_location: str | torch.device) -> dict[s
         config = json.loads((folder / CONFIG_NAME).read_text())
         weights = load_file(folder / WEIGHTS_NAME, device=str(map_location))
     except (OSError, ValueError, SafetensorError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{folder} is not a readable pixelrnn export ({reason[:160]})") from error
+        raise CheckpointError(f"{folder} is not a readable pixelrnn export ({first_line(error)})") from error
     return {"format_version": FORMAT_VERSION, "pixelrnn_version": config.get("pixelrnn_version"),
             "model_config": config["model_config"], "data": config.get("data") or {},
             "train_config": config.get("train_config"), "model": weights, "ema": None}
