@@ -81,7 +81,7 @@ def save_state(runs: list[Run], runs_root: Path) -> None:
         for name in set(RESUME_FILES) - set(names):
             (kept / name).unlink(missing_ok=True)
         samples = sorted((folder / "samples").glob("epoch_*.png"))
-        if samples:
+        if samples and not _finished(folder):  # a finished run's grid is drawn by `ship` from the shipped model
             shutil.copy2(samples[-1], kept / "samples.png")
         print(f"kept {run.folder}: {', '.join(sorted(path.name for path in kept.iterdir()))}")
 
@@ -125,8 +125,18 @@ def ship(run: Run, runs_root: Path, data_root: Path, check_images: int = 500) ->
     (folder / CARD_NAME).write_text(model_card(config, _figures(test)) + _card_section(config))
     for path in folder.iterdir():
         path.chmod(0o644)
+    _sample_grid(run)
     print(f"shipped {run.pretrained}: {_figures(test)}")
     return folder
+
+
+def _sample_grid(run: Run) -> None:
+    """16 samples of the shipped model, drawn by ``pixelrnn sample NAME``, as the page's picture."""
+    out = STATE / run.folder / "samples.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pixelrnn", "sample", run.pretrained, "-n", "16", "--seed", "0",
+                    "--device", "cpu", "--out", str(out)], check=True)
+    out.with_suffix(".npz").unlink(missing_ok=True)
 
 
 def _figures(result) -> dict[str, float]:
@@ -210,7 +220,7 @@ def page(runs: list[Run], runs_root: Path) -> None:
             cost = f"{compute['cpu_hours']} CPU h, {_epochs(model.info)}, {compute['machine']}"
             name = f"`{run.pretrained}`"
         else:
-            ours, cost, name = _progress(STATE / run.folder, recipe), "running", "—"
+            ours, cost, name = _progress(STATE / run.folder, recipe), "unfinished (resumes from reproduction/)", "—"
         rows.append(f"| {run.table}: {recipe.row} (`{recipe.key}`) | {figure} | {ours} | {cost} | "
                     f"{name} |")
     text = PAGE.read_text()
