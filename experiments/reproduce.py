@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 
+from pixelrnn.run_folder import read_metrics
+
 REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / "reproduction"
 PAGE = REPO / "docs" / "reproduction.md"
@@ -153,9 +155,10 @@ def _weight_shapes(folder: Path) -> list[tuple[int, ...]]:
 
 def _compute(folder: Path) -> dict[str, object]:
     """Training time from metrics.jsonl (gaps over 10 minutes, i.e. pauses between sessions, left out)."""
-    times = [line["time"] for line in _metrics(folder)]
+    lines = read_metrics(folder)
+    times = [line["time"] for line in lines]
     seconds = sum(later - earlier for earlier, later in pairwise(times) if later - earlier < 600)
-    epochs = max((line["epoch"] for line in _metrics(folder) if line.get("kind") == "valid"), default=0)
+    epochs = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
     return {"cpu_hours": round(seconds / 3600, 2), "machine": _machine(), "threads": 1, "epochs": epochs,
             "date": datetime.date.today().isoformat()}
 
@@ -166,17 +169,6 @@ def _machine() -> str:
         return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
     except (OSError, subprocess.CalledProcessError, StopIteration):
         return platform.processor() or "unknown CPU"
-
-
-def _metrics(folder: Path) -> list[dict]:
-    path = folder / "metrics.jsonl"
-    lines = []
-    for text in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            lines.append(json.loads(text))
-        except ValueError:
-            continue  # a torn last line
-    return lines
 
 
 def _card_section(config: dict) -> str:
@@ -230,7 +222,7 @@ def page(runs: list[Run], runs_root: Path) -> None:
 
 
 def _progress(kept: Path, recipe) -> str:
-    valid = [line for line in _metrics(kept) if line.get("kind") == "valid"]
+    valid = [line for line in read_metrics(kept) if line.get("kind") == "valid"]
     if not valid:
         return "no validation yet"
     key = "nats_per_image" if recipe.unit == "nats/image" else "bits_per_dim"
@@ -241,7 +233,7 @@ def _progress(kept: Path, recipe) -> str:
 
 def _finished(folder: Path) -> bool:
     """Whether the run ended: the trainer writes its ``test`` line last."""
-    return any(line.get("kind") == "test" for line in _metrics(folder))
+    return any(line.get("kind") == "test" for line in read_metrics(folder))
 
 
 def main(argv: list[str] | None = None) -> int:
