@@ -9,7 +9,7 @@ from families import PIXELCNN_PP, VARIANTS, build, image_size
 
 from pixelrnn.cli import main
 from pixelrnn.errors import ConfigError
-from pixelrnn.nn.recurrent import InitialState
+from pixelrnn.nn.recurrent_cell import InitialState
 from pixelrnn.plots import display_scale
 from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
 from pixelrnn.sampling.plain import sample_images

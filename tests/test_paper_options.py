@@ -15,7 +15,8 @@ from causality import assert_causal
 
 from pixelrnn.config import ModelConfig, from_dict, to_dict
 from pixelrnn.models import PIXELRNN_PAPER_PRESETS, PRESETS, build_model, model_config, training_defaults
-from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, InitialState
+from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS
+from pixelrnn.nn.recurrent_cell import InitialState
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}
 

@@ -18,8 +18,10 @@ from pixelrnn.config import DataConfig, ModelConfig, TrainConfig
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
+from pixelrnn.nn import diagonal_bilstm as diagonal
 from pixelrnn.nn import recurrent as lstm
-from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, DiagonalBiLSTM, RowLSTM, skew, unskew
+from pixelrnn.nn.diagonal_bilstm import diagonal_schedule
+from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, DiagonalBiLSTM, RowLSTM
 from pixelrnn.train import train
 
 SMALL = {"hidden_channels": 6, "num_layers": 2, "output_channels": 6}
@@ -93,14 +95,30 @@ def test_without_the_row_shift_the_right_to_left_direction_sees_the_future():
         assert_causal(model)
 
 
-def test_skew_shifts_row_r_right_by_r_and_unskew_inverts_it():
-    inputs = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(1, 2, 3, 4)  # (B, C, H, W)
-    skewed = skew(inputs)  # (1, 2, 3, 6)
-    assert skewed.shape == (1, 2, 3, 6)
-    for row in range(3):
-        assert torch.equal(skewed[:, :, row, row:row + 4], inputs[:, :, row])
-        assert not skewed[:, :, row, :row].any() and not skewed[:, :, row, row + 4:].any()
-    assert torch.equal(unskew(skewed), inputs)
+@pytest.mark.parametrize("height,width", [(3, 4), (4, 3), (1, 5), (5, 1), (6, 6)])
+def test_the_diagonal_order_visits_every_pixel_once_and_the_writes_invert_it(height, width):
+    schedule = diagonal_schedule(height, width)
+    assert len(schedule.steps) == width + height - 1 and sum(rows for rows, _ in schedule.steps) == height * width
+    positions = [(lo + k, step - lo - k) for step, lo in enumerate(_first_rows(schedule)) for k in
+                 range(schedule.steps[step][0])]  # (row, column) of each diagonal position, left to right
+    assert all(0 <= row < height and 0 <= col < width for row, col in positions)
+    assert [row * width + col for row, col in positions] == schedule.reads[0].tolist()
+    assert [row * width + width - 1 - col for row, col in positions] == schedule.reads[1].tolist()  # mirrored
+    raster = torch.arange(height * width)
+    assert torch.equal(schedule.reads[0][schedule.writes[0]], raster)
+    shifted = schedule.writes[1].view(height, width)  # row r of the right-to-left output is its row r − 1
+    assert (shifted[0] == height * width).all()
+    assert torch.equal(schedule.reads[1][shifted[1:].flatten()], raster[: (height - 1) * width])
+    unshifted = diagonal_schedule(height, width, shift_right_to_left=False)
+    assert torch.equal(unshifted.reads[1][unshifted.writes[1]], raster)
+
+
+def _first_rows(schedule) -> list[int]:
+    rows, first = [], 0
+    for _, advance in schedule.steps:
+        first += advance
+        rows.append(first)
+    return rows
 
 
 def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
@@ -108,12 +126,14 @@ def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
     calls = []
     original = lstm.cell_step
     monkeypatch.setattr(lstm, "cell_step", lambda *args, **kw: calls.append(args[1].shape) or original(*args, **kw))
+    monkeypatch.setattr(diagonal, "cell_step", lambda *args, **kw: calls.append(args[1].shape) or original(*args, **kw))
     inputs = torch.randn(2, 8, 5, 7)  # (B, 2h, H, W)
     RowLSTM(8, 4)(inputs)
     assert calls == [(2, 16, 7)] * 5  # one step per row, a whole row (4 gates × h, W) at once
     calls.clear()
     DiagonalBiLSTM(8, 4)(inputs)
-    assert calls == [(2, 2 * 5, 16)] * (7 + 5 - 1)  # a step per skewed column: (directions, B·H, 4 gates × h)
+    rows_per_step = [1, 2, 3, 4, 5, 5, 5, 4, 3, 2, 1]  # a step per diagonal, over the rows it reaches only
+    assert calls == [(2, 16, rows, 2) for rows in rows_per_step]  # (directions, 4 gates × h, rows, B)
 
 
 @pytest.mark.parametrize("name,fields", [

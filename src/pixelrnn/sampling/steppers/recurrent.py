@@ -13,9 +13,9 @@ Every layer keeps the maps of its input, hidden and cell states for the pixels a
 - a learned initial state is read wherever the plain layers start from it: row −1 (Row LSTM, both Diagonal
   directions), column −1 (left-to-right) and column W (right-to-left).
 
-These are the computations of :mod:`pixelrnn.nn.recurrent` restricted to one position (the zero states of the skewed
-padding stay exactly zero, so borders read zeros), which the tests check by sampling the same images as the plain
-sampler from the same random numbers.
+These are the computations of :mod:`pixelrnn.nn.recurrent` and :mod:`pixelrnn.nn.diagonal_bilstm` restricted to
+one position (borders read zeros, or the learned initial state), which the tests check by sampling the same images
+as the plain sampler from the same random numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 
 from pixelrnn.models.pixelrnn import PixelRNN
-from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM, cell_step
+from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM
+from pixelrnn.nn.recurrent_cell import cell_step
 from pixelrnn.sampling.steppers.common import Convolutions, Stepper, window, zero_maps
 
 
