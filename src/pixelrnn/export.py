@@ -18,10 +18,11 @@ from safetensors.torch import load_file, save_file
 
 from pixelrnn._version import __version__
 from pixelrnn.checkpoint import load_checkpoint, load_weights, model_from_checkpoint
-from pixelrnn.config import DataConfig, ModelConfig, TrainConfig, command_flags, from_dict, to_dict
+from pixelrnn.config import ModelConfig, from_dict, to_dict
 from pixelrnn.errors import CheckpointError, WriteError
 from pixelrnn.io import atomic_write, write_json
-from pixelrnn.models import build_model, field_users
+from pixelrnn.model_card import model_card
+from pixelrnn.models import build_model
 from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, is_export, resolve
 from pixelrnn.run_folder import checkpoint_folder, read_metrics
 
@@ -102,81 +103,3 @@ def recorded_test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:
     lines = read_metrics(checkpoint_folder(checkpoint_path))
     tests = [line for line in lines if line.get("kind") == "test"]
     return tests[-1] if tests else None
-
-
-def _train_command(config: dict[str, Any]) -> str:
-    """The ``pixelrnn train`` command of the run: its data, model and training settings as flags."""
-    stored = config["data"] or {}
-    data = DataConfig(**stored["config"]) if stored.get("config") else DataConfig(name=stored.get("name", "?"))
-    model = from_dict(ModelConfig, config["model_config"])
-    train = TrainConfig(**(config["train_config"] or {}))  # as stored: the command shows it, nothing runs it
-    unread = [name for name in ModelConfig.__dataclass_fields__ if model.name not in field_users(name)]
-    flags = [f"--data {data.name}", *command_flags(data, skip=("name",)), f"--model {model.name}",
-             *command_flags(model, skip=("name", "image_channels", "image_height", "image_width", "num_levels",
-                                         "num_classes", *unread)),
-             *(["--conditional"] if model.num_classes else []),
-             *command_flags(train, skip=("device", "recipe", "wandb_project", "wandb_mode"))]
-    return "pixelrnn train " + " ".join(flags)
-
-
-def _model_index(config: dict[str, Any], test: dict[str, Any] | None) -> str:
-    """The card's ``model-index`` (the Hub's evaluation results): the exact test NLL, nats/image and bits/dim."""
-    if test is None:
-        return ""
-    data = (config["data"] or {}).get("name", "unknown")
-    return f"""model-index:
-- name: {config['architecture']} on {data}
-  results:
-  - task:
-      type: unconditional-image-generation
-      name: density estimation (exact negative log-likelihood)
-    dataset:
-      type: {data}
-      name: {data}
-      split: test
-    metrics:
-    - type: nll
-      name: test NLL (nats/image)
-      value: {test['nats_per_image']:.4f}
-    - type: bits_per_dim
-      name: test NLL (bits/dim)
-      value: {test['bits_per_dim']:.5f}
-"""
-
-
-def model_card(config: dict[str, Any], test: dict[str, Any] | None) -> str:
-    """README.md of an export: YAML metadata for the Hub, then what the model is and how well it does."""
-    model, data = config["model_config"], config["data"] or {}
-    shape = f"{model['image_channels']}×{model['image_height']}×{model['image_width']}"
-    result = ("not recorded (the checkpoint's run folder has no test line)" if test is None else
-              f"{test['nats_per_image']:.3f} nats/image = {test['bits_per_dim']:.4f} bits/dim over "
-              f"{test['num_images']} test images (exact)")
-    return f"""---
-library_name: pixelrnn
-license: mit
-pipeline_tag: unconditional-image-generation
-tags:
-- image-generation
-- autoregressive
-- {model['name'].replace('_', '-')}
-datasets:
-- {data.get('name', 'unknown')}
-{_model_index(config, test)}---
-
-# {config['architecture']} trained on {data.get('name', 'unknown')}
-
-An autoregressive image model of the pixelrnn library ({config['architecture']}, `{model['name']}`) for
-{shape} images with {model['num_levels']} levels{', conditioned on ' + str(model['num_classes']) + ' classes'
-if model['num_classes'] else ''}. Weights: {'the moving average (Polyak) of the run' if config['averaged_weights']
-else 'the final weights of the run'}.
-
-- Test negative log-likelihood: {result}.
-- Trained with: `{_train_command(config)}` (the full settings are in `config.json`).
-
-```python
-from pixelrnn.export import from_pretrained
-model = from_pretrained("path/to/this/folder")
-nats = -model.log_prob(images)  # int images (B, {model['image_channels']}, {model['image_height']}, \
-{model['image_width']}) → nats per image
-```
-"""
