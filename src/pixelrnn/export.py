@@ -2,8 +2,9 @@
 
 The folder holds ``config.json`` (the model config, enough to rebuild the model, plus what it was trained on),
 ``model.safetensors`` (the weights; the moving average when the run kept one) and ``README.md``, a model card
-with YAML metadata, the test likelihood and the command that trained it. ``huggingface-cli upload`` (or
-``HfApi().upload_folder``) can push it as it is; nothing here needs a network.
+with YAML metadata, the test likelihood and the command that trained it. It is written by the model's
+``save_pretrained`` (:mod:`pixelrnn.hub`), so ``model.push_to_hub(repo_id)``, ``huggingface-cli upload`` or
+``HfApi().upload_folder`` publish it as it is; nothing here needs a network.
 """
 
 from __future__ import annotations
@@ -13,33 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
-from pixelrnn._version import __version__
-from pixelrnn.checkpoint import load_checkpoint, load_weights, model_from_checkpoint
-from pixelrnn.config import ModelConfig, from_dict, to_dict
+from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.errors import CheckpointError, WriteError
-from pixelrnn.io import atomic_write, write_json
 from pixelrnn.model_card import model_card
-from pixelrnn.models import build_model
-from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, is_export, resolve
+from pixelrnn.models import AutoregressiveImageModel
+from pixelrnn.pretrained import CONFIG_NAME, is_export, resolve
 from pixelrnn.run_folder import checkpoint_folder, read_metrics
+
+__all__ = ["export_model", "from_pretrained", "model_card", "recorded_test_metrics"]
 
 
 def export_model(checkpoint_path: str | Path, directory: str | Path) -> Path:
-    """Write ``config.json``, ``model.safetensors`` and ``README.md`` for a checkpoint into ``directory``."""
+    """Write ``config.json``, ``model.safetensors`` and ``README.md`` for a checkpoint into ``directory``.
+
+    The checkpoint's data, training settings and test NLL (its run's ``metrics.jsonl``) go into the config and
+    the card; the files are the model's ``save_pretrained``.
+    """
     checkpoint = load_checkpoint(checkpoint_path)
     model = model_from_checkpoint(checkpoint)
     directory = _export_folder(Path(directory))
-    config = {"library_name": "pixelrnn", "pixelrnn_version": __version__, "architecture": type(model).__name__,
-              "model_config": to_dict(model.config), "data": _plain(checkpoint["data"]),
-              "train_config": checkpoint.get("train_config"), "averaged_weights": checkpoint.get("ema") is not None}
-    weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
-    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(weights, tmp, metadata={"format": "pt"}))
-    write_json(directory / CONFIG_NAME, config)
-    card = model_card(config, recorded_test_metrics(Path(checkpoint_path)))
-    atomic_write(directory / CARD_NAME, lambda tmp: tmp.write_text(card))
+    sections = {"data": checkpoint["data"], "train_config": checkpoint.get("train_config"),
+                "averaged_weights": checkpoint.get("ema") is not None}
+    model.save_pretrained(directory, config=sections,
+                          model_card_kwargs={"test": recorded_test_metrics(Path(checkpoint_path))})
     return directory
 
 
@@ -62,11 +60,13 @@ def _export_folder(directory: Path) -> Path:
     return directory
 
 
-def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The model of an exported folder, or of a pretrained model by name, in evaluation mode.
+def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> AutoregressiveImageModel:
+    """The model of an exported (or ``save_pretrained``) folder, or of a pretrained model by name, in evaluation
+    mode; local only, never the network (``AutoregressiveImageModel.from_pretrained`` also takes Hub repo ids).
 
     Args:
         directory: an exported folder, or the name of a shipped model (``pixelrnn pretrained``).
+        device: the device to put the model on.
 
     Returns:
         The model, giving the same log-likelihoods as the checkpoint it was exported from.
@@ -74,24 +74,10 @@ def from_pretrained(directory: str | Path, device: str | torch.device = "cpu") -
     Raises:
         CheckpointError: a missing or unreadable file, or weights that do not fit the config.
     """
-    given, directory = directory, resolve(directory)
-    if not directory.exists():
-        raise CheckpointError(f"{given} is neither an exported model's folder nor a pretrained name (see "
+    if not resolve(directory).exists():
+        raise CheckpointError(f"{directory} is neither an exported model's folder nor a pretrained name (see "
                               "`pixelrnn pretrained`)")
-    try:
-        config = json.loads((directory / CONFIG_NAME).read_text())
-        model = build_model(from_dict(ModelConfig, config["model_config"]))
-        weights = load_file(directory / WEIGHTS_NAME)
-    except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{directory} is not a pixelrnn export ({reason[:160]})") from error
-    load_weights(model, weights, f"the weights of {directory}")
-    return model.to(device).eval()
-
-
-def _plain(value: Any) -> Any:
-    """JSON-able copy (tuples → lists)."""
-    return json.loads(json.dumps(value))
+    return AutoregressiveImageModel.from_pretrained(directory, map_location=device)
 
 
 def recorded_test_metrics(checkpoint_path: Path) -> dict[str, Any] | None:

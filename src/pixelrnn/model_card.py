@@ -1,7 +1,7 @@
 """The model card (``README.md``) of a saved or exported model: YAML metadata for the Hugging Face Hub, then what
 the model is, how well it does and the command that trained it.
 
-The card is written from the folder's ``config.json`` (:mod:`pixelrnn.export`) and the test NLL, when one is known;
+The card is written from the folder's ``config.json`` (:mod:`pixelrnn.hub`) and the test NLL, when one is known;
 sections that a model saved from Python does not record (``data``, ``train_config``, ``averaged_weights`` are
 None) are left out rather than guessed.
 """
@@ -58,7 +58,7 @@ def model_card(config: dict[str, Any], test: dict[str, Any] | None) -> str:
     """README.md of a saved model: YAML metadata for the Hub, then what the model is and how well it does.
 
     Args:
-        config: the folder's ``config.json`` (:func:`pixelrnn.export.export_model`).
+        config: the folder's ``config.json`` (:func:`pixelrnn.hub.folder_config`).
         test: ``nats_per_image``, ``bits_per_dim`` and ``num_images`` of the exact test NLL, or None if unknown.
     """
     model, data = config["model_config"], config.get("data") or {}
@@ -92,8 +92,8 @@ if model['num_classes'] else ''}.{weights}
 - Trained with: {trained}.
 
 ```python
-from pixelrnn.export import from_pretrained
-model = from_pretrained("path/to/this/folder")
+from pixelrnn.models import AutoregressiveImageModel
+model = AutoregressiveImageModel.from_pretrained("path/to/this/folder")  # or its Hub repo id, "user/name"
 nats = -model.log_prob(images)  # int images (B, {model['image_channels']}, {model['image_height']}, \
 {model['image_width']}) → nats per image
 ```
