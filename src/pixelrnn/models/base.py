@@ -4,14 +4,19 @@ A model maps integer images (B, C, H, W) to the parameters of each sub-pixel's d
 sub-pixels before it (raster order over pixels, R → G → B inside a pixel), and scores images exactly with its
 output head (:mod:`pixelrnn.heads.categorical`). Subclasses implement only :meth:`network`, which takes the float
 input map, so that tests can differentiate through it to prove causality.
+
+Every model also has ``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` from huggingface_hub's
+``ModelHubMixin``; the folder they write and read is ``pixelrnn export``'s (:mod:`pixelrnn.hub`).
 """
 
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from huggingface_hub import ModelCard, ModelHubMixin
 from torch import nn
 
 from pixelrnn.config import ModelConfig, ModelField
@@ -50,8 +55,9 @@ def output_layers(in_channels: int, config: ModelConfig, num_params: int) -> nn.
     )
 
 
-class AutoregressiveImageModel(nn.Module, abc.ABC):
-    """Base class: ``forward(x, y) -> params`` and ``log_prob(x, y) -> nats per image``.
+class AutoregressiveImageModel(nn.Module, ModelHubMixin, abc.ABC):
+    """Base class: ``forward(x, y) -> params``, ``log_prob(x, y) -> nats per image``, and the Hub's
+    ``save_pretrained(folder)``, ``from_pretrained(folder, name or repo id)``, ``push_to_hub(repo_id)``.
 
     Args:
         config: the architecture; stored as ``self.config`` so that a checkpoint can rebuild the model.
@@ -159,6 +165,82 @@ class AutoregressiveImageModel(nn.Module, abc.ABC):
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Exact log-likelihood: float64 (B,) in nats per image (sum over every sub-pixel, taken in float64)."""
         return self.head.log_prob(self(x, y), x)
+
+    # Saving and loading: huggingface_hub's ModelHubMixin over pixelrnn's folder. The mixin's own config.json
+    # (from __init__'s arguments), PyTorchModelHubMixin's non-strict loading into ``cls(**kwargs)`` and its
+    # template card are replaced: pixelrnn.hub writes and reads the layout of ``pixelrnn export``, and builds
+    # the model through the registry (imported when called: those modules sit above the models).
+
+    def save_pretrained(self, save_directory: str | Path, *, config: dict[str, Any] | None = None,
+                        model_card_kwargs: dict[str, Any] | None = None, **options: Any) -> str | None:
+        """Write the model into ``save_directory``: ``config.json``, ``model.safetensors`` and ``README.md``, the
+        folder of ``pixelrnn export`` (files of those names already there are replaced).
+
+        Args:
+            config: config.json's sections besides the model's own keys, e.g. ``data``, ``train_config`` and
+                ``averaged_weights`` (what ``export_model`` records from a checkpoint); default: those the model
+                was loaded with, none (None) for a model built in Python.
+            model_card_kwargs: ``test``, the exact test NLL the card states (``nats_per_image``,
+                ``bits_per_dim``, ``num_images``).
+            **options: the mixin's ``push_to_hub=True, repo_id=...`` (and push_to_hub's options) to upload it.
+
+        Returns:
+            The URL of the Hub commit when pushed, else None.
+        """
+        from pixelrnn import hub
+
+        directory = hub.prepare_folder(save_directory)
+        self._hub_mixin_config = hub.folder_config(self, hub.recorded_sections(self) if config is None else config)
+        hub.write_card(directory, self._hub_mixin_config, **(model_card_kwargs or {}))  # the mixin then keeps it
+        return super().save_pretrained(directory, model_card_kwargs=model_card_kwargs, **options)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """The mixin's hook: ``model.safetensors`` and ``config.json`` (:func:`pixelrnn.hub.write_folder`)."""
+        from pixelrnn.hub import write_folder
+
+        write_folder(self, save_directory)
+
+    def generate_model_card(self, test: dict[str, Any] | None = None) -> ModelCard:
+        """The model card ``save_pretrained`` writes (pixelrnn's, not the mixin's template)."""
+        from pixelrnn.hub import card_text, folder_config, recorded_sections
+
+        return ModelCard(card_text(folder_config(self, recorded_sections(self)), test))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *, map_location: str | torch.device = "cpu",
+                        revision: str | None = None, token: str | bool | None = None,
+                        cache_dir: str | Path | None = None, force_download: bool = False,
+                        local_files_only: bool = False) -> AutoregressiveImageModel:
+        """The model saved in a folder (``save_pretrained``, ``pixelrnn export``), a shipped model by name
+        (``pixelrnn pretrained``) or a Hugging Face Hub repo id (``"user/name"``, downloaded and cached), in
+        evaluation mode, with the saved model's log-likelihoods bit for bit.
+
+        Called on the base class it gives the stored family; called on a family (``PixelCNN.from_pretrained``),
+        it refuses another family's folder. Only safetensors weights are read: loading runs no pickled code.
+
+        Args:
+            map_location: the device to put the model on.
+            revision, token, cache_dir, force_download, local_files_only: the Hub's download options.
+
+        Raises:
+            CheckpointError: a folder that is not a pixelrnn export, a failed download (no network, no such
+                repository), weights that do not fit their config, or a model of another family than ``cls``.
+        """
+        from pixelrnn import hub
+
+        with hub.download_errors(pretrained_model_name_or_path):
+            return super().from_pretrained(hub.source(pretrained_model_name_or_path), map_location=map_location,
+                                           revision=revision, token=token, cache_dir=cache_dir,
+                                           force_download=force_download, local_files_only=local_files_only)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, map_location: str | torch.device = "cpu",
+                         config: Any = None, **download: Any) -> AutoregressiveImageModel:
+        """The mixin's hook: :func:`pixelrnn.hub.load_folder`. ``config`` is the mixin's own reading of
+        config.json (decoded by ``__init__``'s annotation), unused: config.json is read with the weights."""
+        from pixelrnn.hub import load_folder
+
+        return load_folder(cls, model_id, map_location, download)
 
     def _check_inputs(self, x: torch.Tensor, y: torch.Tensor | None) -> None:
         expected = self.config.image_shape
