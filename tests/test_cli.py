@@ -183,6 +183,21 @@ def test_bench_prints_a_table_and_writes_json_lines(tmp_path, capsys):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["model"] for line in lines] == ["row-lstm-small", "pixelcnn-tiny"]
     assert all(line["train_images_per_second"] > 0 and line["eval_images_per_second"] > 0 for line in lines)
+    assert all(line["mfu"] is None for line in lines)  # not measured unless asked
+
+
+def test_bench_mfu_is_the_counted_flops_over_the_step_time_over_the_matmul_limit(tmp_path, capsys):
+    out = tmp_path / "bench.jsonl"
+    argv = ["bench", "--model", "diagonal-bilstm-small", "--image-shape", "1x6x5", "--levels", "2", "--batch-size",
+            "3", "--repeats", "1", "--warmup", "0", "--device", "cpu", "--mfu", "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| MFU |" in printed and printed.rstrip().endswith("% |")
+    (line,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert line["train_flops_per_step"] > 0 and line["matmul_flops_per_second"] > 0
+    assert line["mfu"] == pytest.approx(line["train_flops_per_step"] / line["train_seconds_per_step"]
+                                        / line["matmul_flops_per_second"])
+    assert 0 < line["mfu"] < 1
 
 
 @pytest.mark.parametrize("argv,expected", [

@@ -17,6 +17,7 @@ from pixelrnn.checkpoint import load_model
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig
 from pixelrnn.data import load_dataset
 from pixelrnn.errors import ConfigError
+from pixelrnn.experiments.mfu import counted_flops
 from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
 from pixelrnn.nn import diagonal_bilstm as diagonal
 from pixelrnn.nn import recurrent as lstm
@@ -134,6 +135,15 @@ def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
     DiagonalBiLSTM(8, 4)(inputs)
     rows_per_step = [1, 2, 3, 4, 5, 5, 5, 4, 3, 2, 1]  # a step per diagonal, over the rows it reaches only
     assert calls == [(2, 16, rows, 2) for rows in rows_per_step]  # (directions, 4 gates × h, rows, B)
+
+
+def test_the_diagonal_bilstm_multiplies_only_at_pixels_never_on_the_skew_padding():
+    """Forward FLOPs: per direction and pixel, one (C → 4h) input-to-state and one (2h → 4h) state-to-state
+    product, over H·W pixels, not the (W + H − 1)·H positions of the skewed map."""
+    batch, channels, hidden, height, width = 3, 8, 4, 5, 7
+    layer = DiagonalBiLSTM(channels, hidden)
+    flops = counted_flops(lambda: layer(torch.randn(batch, channels, height, width)))
+    assert flops == 2 * 2 * batch * height * width * 4 * hidden * (channels + 2 * hidden)
 
 
 @pytest.mark.parametrize("name,fields", [

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels-last", action="store_true", help="weights in channels-last memory order")
     parser.add_argument("--sample", action="store_true",
                         help="also time the fast sampler drawing one batch (models that have one)")
+    parser.add_argument("--mfu", action="store_true",
+                        help="also count the training step's matrix-product FLOPs and measure this machine's "
+                             "torch.mm speed: GFLOP/s and MFU columns")
     parser.add_argument("--json", help="append one JSON line per model to this file")
 
 
@@ -41,18 +44,27 @@ def run(args: argparse.Namespace) -> int:
     print(f"machine: {machine_description(args.device)}")
     print(f"precision {args.precision}{', compiled' if args.compile else ''}"
           f"{', channels-last' if args.channels_last else ''}")
+    mfu_header = (" train GFLOP/image | train GFLOP/s | torch.mm GFLOP/s | MFU |", "---|---|---|---|")
     print("| model | image | batch | parameters | train images/s | eval images/s | sample batch, s "
-          "| peak memory (MiB) |\n|---|---|---|---|---|---|---|---|")
+          f"| peak memory (MiB) |{mfu_header[0] if args.mfu else ''}\n"
+          f"|---|---|---|---|---|---|---|---|{mfu_header[1] if args.mfu else ''}")
     for model in args.model:
         result = benchmark(model, args.image_shape, args.levels, args.batch_size, args.repeats, args.warmup,
                            args.device, precision=args.precision, compile=args.compile, sample=args.sample,
-                           channels_last=args.channels_last)
+                           channels_last=args.channels_last, mfu=args.mfu)
         shape = describe_shape(result.image_shape)
         print(f"| {model} | {shape}, {result.num_levels} levels | {result.batch_size} | {result.parameters:,} | "
               f"{result.train_images_per_second:.3g} | {result.eval_images_per_second:.3g} | "
               f"{'—' if result.sample_seconds is None else f'{result.sample_seconds:.3g}'} | "
-              f"{result.peak_memory_mib:,.0f} |", flush=True)
+              f"{result.peak_memory_mib:,.0f} |{_mfu_columns(result) if args.mfu else ''}", flush=True)
         if args.json:
             with open(args.json, "a") as handle:
                 handle.write(json.dumps({**result.to_dict(), "machine": machine_description(args.device)}) + "\n")
     return 0
+
+
+def _mfu_columns(result) -> str:
+    """GFLOP per training image, achieved GFLOP/s, the torch.mm limit and the MFU, as Markdown cells."""
+    flops_per_second = result.train_flops_per_step / result.train_seconds_per_step
+    return (f" {result.train_flops_per_step / result.batch_size / 1e9:.3g} | {flops_per_second / 1e9:.3g} | "
+            f"{result.matmul_flops_per_second / 1e9:.3g} | {100 * result.mfu:.1f} % |")

@@ -19,6 +19,7 @@ import torch
 
 from pixelrnn.config import PRECISIONS, TrainConfig
 from pixelrnn.errors import ConfigError
+from pixelrnn.experiments.mfu import counted_flops, matmul_flops_per_second
 from pixelrnn.models import build_model, count_parameters, model_config, training_defaults
 from pixelrnn.runtime import autocast, resolve_device
 from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
@@ -47,6 +48,15 @@ class BenchResult:
     compiled: bool = False
     sample_seconds: float | None = None
     channels_last: bool = False
+    train_flops_per_step: int | None = None  # matrix products and convolutions, forward and backward (mfu=True)
+    matmul_flops_per_second: float | None = None  # the limit: one large torch.mm in the same run (mfu=True)
+
+    @property
+    def mfu(self) -> float | None:
+        """Model FLOPs utilisation of the training step (:mod:`pixelrnn.experiments.mfu`); None if not measured."""
+        if self.train_flops_per_step is None or not self.matmul_flops_per_second:
+            return None
+        return self.train_flops_per_step / self.train_seconds_per_step / self.matmul_flops_per_second
 
     @property
     def train_images_per_second(self) -> float:
@@ -58,7 +68,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "train_images_per_second": self.train_images_per_second,
-                "eval_images_per_second": self.eval_images_per_second}
+                "eval_images_per_second": self.eval_images_per_second, "mfu": self.mfu}
 
 
 def _synchronize(device: torch.device) -> None:
@@ -87,13 +97,14 @@ def _timed(function, device: torch.device, warmup: int, repeats: int) -> float:
 def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_levels: int = 256,
               batch_size: int = 16, repeats: int = 3, warmup: int = 1, device: str = "auto", seed: int = 0,
               precision: str = "fp32", compile: bool = False, sample: bool = False, channels_last: bool = False,
-              **overrides: Any) -> BenchResult:
+              mfu: bool = False, **overrides: Any) -> BenchResult:
     """Time one optimizer step (forward, exact NLL, backward, the preset's optimizer) and one evaluation batch.
 
     ``precision="bf16"`` runs the forward passes under bfloat16 autocast (the head scores in float32);
     ``compile`` runs them through ``torch.compile`` (its compilation happens in the warm-up); ``sample`` also
     times the fast sampler drawing one batch (None for models without one); ``channels_last`` keeps the weights
-    in channels-last memory order.
+    in channels-last memory order; ``mfu`` also counts the training step's FLOPs and measures the matrix-product
+    limit, for :attr:`BenchResult.mfu`.
 
     Args:
         model: a registry name or preset (``row-lstm-cifar10``); ``overrides`` are architecture fields.
@@ -143,9 +154,11 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     sample_seconds = None
     if sample and has_fast_sampler(network):
         sample_seconds = _timed(lambda: fast_sample_images(network, batch_size), target, 0, 1)
+    network.train()
+    flops, limit = (counted_flops(train_step), matmul_flops_per_second(target, precision)) if mfu else (None, None)
     return BenchResult(model, tuple(image_shape), num_levels, batch_size, count_parameters(network), str(target),
                        train_seconds, eval_seconds, _peak_memory_mib(target), precision, compile, sample_seconds,
-                       channels_last)
+                       channels_last, flops, limit)
 
 
 def _peak_memory_mib(device: torch.device) -> float:
