@@ -4,15 +4,17 @@ The paper skews the map so that every diagonal becomes a column, runs the recurr
 and unskews the result. Here the skew is never materialised: the positions of the map are visited in diagonal
 order, step s holding the pixels (r, s − r) of the rows r that step s reaches (``lo ≤ r ≤ hi``), so that
 
-- the input-to-state 1×1 convolution is one matrix product over the pixels gathered once in that order, and each
-  step reads a contiguous block of it;
+- the pixels are gathered once in that order, and each step takes one matrix product: the input-to-state 1×1
+  convolution of its pixels, the state-to-state 2×1 convolution of their neighbours and the bias together, so
+  the pre-activations of the whole map are never stored;
 - no step works on the skew's padding (half of the skewed map on a square image), and no state has to be reset
   to the initial state there: a row's first step reads the initial state as its left neighbour;
 - one gather puts the outputs back in raster order, mirroring the right-to-left direction and shifting it down
   one row on the way.
 
 Each step's state-to-state product reads, for row r, the previous step's state of row r − 1 (the pixel above) and
-of row r (the pixel to the left): two neighbouring blocks of the previous step's (rows, B, h) state.
+of row r (the pixel to the left): two neighbouring blocks of the previous step's (h, rows, B) state. Within a step
+the channels come first, so that each gate is one contiguous block for the element-wise cell update.
 """
 
 from __future__ import annotations
@@ -107,37 +109,43 @@ class DiagonalBiLSTM(nn.Module):
     def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, height, width = inputs.shape
         schedule = diagonal_schedule(height, width, self.shift_right_to_left)
-        pre = self._input_to_state(inputs, condition, schedule.reads.to(inputs.device))  # (2, G·h, H·W·B)
+        pixels, input_weight = self._pixels(inputs, condition, schedule.reads.to(inputs.device))  # (2, C', H·W·B)
+        bias = self.input_to_state.bias.view(2, self.gates, 1)
+        state_weight = self.state_to_state.transpose(1, 2)  # (2, G·h, 2h): [above | left]
+        weight = torch.cat([input_weight, state_weight], dim=2)  # (2, G·h, C' + 2h): [pixel | above | left]
         start_hidden, start_memory = self._initial_rows(batch, inputs)  # 2 × (2, h, 1, B)
         hidden = memory = inputs.new_zeros(2, self.hidden, 0, batch)  # (2, h, rows, B): the previous diagonal
-        from_state_weight = self.state_to_state.transpose(1, 2)  # (2, G·h, 2h): [above | left]
         states = []
-        step_inputs = pre.split([rows * batch for rows, _ in schedule.steps], dim=2)  # backward: one cat
-        for (rows, advance), step_input in zip(schedule.steps, step_inputs, strict=True):
+        step_pixels = pixels.split([rows * batch for rows, _ in schedule.steps], dim=2)  # backward: one cat
+        for (rows, advance), step_pixel in zip(schedule.steps, step_pixels, strict=True):
             # hidden_rows[:, :, k] is row previous_lo − 1 + k: the row above the first, the previous rows, a new row
             hidden_rows = torch.cat([start_hidden, hidden, start_hidden], dim=2)  # (2, h, n' + 2, B)
             above, left = hidden_rows[:, :, advance:advance + rows], hidden_rows[:, :, advance + 1:advance + 1 + rows]
             left_memory = left if self.cell == "gru" else _rows_to_the_left(memory, start_memory, advance, rows)
-            neighbours = torch.cat([above, left], dim=1).view(2, 2 * self.hidden, rows * batch)  # (2, 2h, n·B)
-            if self.cell == "lstm":  # one product adds both parts of the pre-activations
-                gates, from_state = torch.baddbmm(step_input, from_state_weight, neighbours), None
-            else:
-                gates, from_state = step_input, torch.bmm(from_state_weight, neighbours).view(2, -1, rows, batch)
-            hidden, memory = cell_step(self.cell, gates.view(2, -1, rows, batch), from_state, left, left_memory)
-            states.append(hidden)  # (2, h, n, B)
+            step_pixel = step_pixel.view(2, -1, rows, batch)  # (2, C', n, B)
+            if self.cell == "lstm":  # one product: input-to-state, state-to-state and the bias
+                reads = torch.cat([step_pixel, above, left], dim=1).view(2, -1, rows * batch)  # (2, C' + 2h, n·B)
+                gates, from_state = torch.baddbmm(bias, weight, reads).view(2, -1, rows, batch), None
+            else:  # the GRU's reset gate scales the state-to-state part alone
+                neighbours = torch.cat([above, left], dim=1).view(2, -1, rows * batch)  # (2, 2h, n·B)
+                gates = torch.baddbmm(bias, input_weight, step_pixel.reshape(2, -1, rows * batch))
+                gates, from_state = gates.view(2, -1, rows, batch), torch.bmm(state_weight, neighbours).view(
+                    2, -1, rows, batch)
+            hidden, memory = cell_step(self.cell, gates, from_state, left, left_memory)  # 2 × (2, h, n, B)
+            states.append(hidden)
         states.append(inputs.new_zeros(2, self.hidden, 1, batch).to(hidden.dtype))  # position H·W: zeros
         diagonal = torch.cat(states, dim=2)  # (2, h, H·W + 1, B), diagonal order
         writes = schedule.writes.to(inputs.device)
         out = diagonal[0].index_select(1, writes[0]) + diagonal[1].index_select(1, writes[1])  # (h, H·W, B)
         return out.permute(2, 0, 1).reshape(batch, self.hidden, height, width)
 
-    def _input_to_state(self, inputs: torch.Tensor, condition: torch.Tensor | None,
-                        reads: torch.Tensor) -> torch.Tensor:
-        """Both directions' input-to-state pre-activations in diagonal order: (2, G·h, H·W·B), channels first.
+    def _pixels(self, inputs: torch.Tensor, condition: torch.Tensor | None,
+                reads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each direction's input pixels in diagonal order, (2, C', H·W·B), and its input-to-state matrix
+        (2, G·h, C'): the masked 1×1 convolution's (and the condition's unmasked 1×1 map's) weight.
 
-        The masked 1×1 convolution (and the unmasked 1×1 map of the condition) as one batched product over the
-        pixels gathered in each direction's order, ``reads`` (2, H·W). Channels first, so that each gate of a
-        step is one contiguous block for the element-wise cell update.
+        ``reads`` (2, H·W) is each direction's order. The products are taken per step, together with the
+        state-to-state ones, so the (2, G·h, H·W·B) pre-activations of the whole map are never stored.
         """
         channels = inputs.shape[1]
         with_condition_check(self.condition_to_state, condition)
@@ -146,9 +154,8 @@ class DiagonalBiLSTM(nn.Module):
             inputs = torch.cat([inputs, condition], dim=1)  # (B, C + Cc, H, W)
             weight = torch.cat([weight, self.condition_to_state.weight.view(2, self.gates, -1)], dim=2)
         pixels = inputs.flatten(2).permute(1, 2, 0).contiguous()  # (C', H·W, B): a pixel's batch is one run
-        pixels = pixels.index_select(1, reads.flatten()).view(pixels.shape[0], 2, -1).transpose(0, 1)  # (2, C', H·W·B)
-        bias = self.input_to_state.bias.view(2, self.gates, 1)
-        return torch.baddbmm(bias, weight, pixels)  # (2, G·h, H·W·B)
+        pixels = pixels.index_select(1, reads.flatten()).view(pixels.shape[0], 2, -1).transpose(0, 1)
+        return pixels, weight  # (2, C', H·W·B), (2, G·h, C')
 
     def _initial_rows(self, batch: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The state every row starts from, (hidden, memory), each (2, h, 1, B): learned, or zeros."""
