@@ -19,8 +19,7 @@ from pixelrnn.data import load_dataset
 from pixelrnn.errors import ConfigError
 from pixelrnn.experiments.mfu import counted_flops
 from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
-from pixelrnn.nn import diagonal_bilstm as diagonal
-from pixelrnn.nn import recurrent as lstm
+from pixelrnn.nn import recurrent_cell
 from pixelrnn.nn.diagonal_bilstm import diagonal_schedule
 from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, DiagonalBiLSTM, RowLSTM
 from pixelrnn.train import train
@@ -125,9 +124,9 @@ def _first_rows(schedule) -> list[int]:
 def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
     """The Python loop runs H times (Row LSTM) and W + H − 1 times, both directions at once (Diagonal BiLSTM)."""
     calls = []
-    original = lstm.cell_step
-    monkeypatch.setattr(lstm, "cell_step", lambda *args, **kw: calls.append(args[1].shape) or original(*args, **kw))
-    monkeypatch.setattr(diagonal, "cell_step", lambda *args, **kw: calls.append(args[1].shape) or original(*args, **kw))
+    original = recurrent_cell.cell_step
+    monkeypatch.setattr(recurrent_cell, "cell_step",
+                        lambda *args, **kw: calls.append(args[1].shape) or original(*args, **kw))
     inputs = torch.randn(2, 8, 5, 7)  # (B, 2h, H, W)
     RowLSTM(8, 4)(inputs)
     assert calls == [(2, 16, 7)] * 5  # one step per row, a whole row (4 gates × h, W) at once

@@ -92,3 +92,27 @@ def test_channels_last_training_checkpoint_loads_and_resumes(tmp_path):
     resumed = train(tmp_path, resume=True, train_overrides={"epochs": 2})
     assert load_checkpoint(tmp_path / "last.pt")["train_config"]["channels_last"] is True
     assert resumed.test is not None
+
+
+def test_compile_of_a_recurrent_model_compiles_its_cell_not_the_unrolled_loop():
+    """--compile on a PixelRNN: the same model object, whose stepped layers call the compiled cell; likelihoods
+    and gradients as eager."""
+    config = model_config("pixelrnn", (1, 5, 4), 2, recurrent_layer="diagonal_bilstm", hidden_channels=4,
+                          num_layers=2, learned_initial_state=True)
+    torch.manual_seed(0)
+    model, eager = build_model(config), build_model(config)
+    eager.load_state_dict(model.state_dict())
+    network = model.compiled(model)
+    assert network is model and all(layer.recurrent.compiled for layer in model.layers)
+    assert not any(layer.recurrent.compiled for layer in eager.layers)
+    images = torch.randint(0, 2, (3, 1, 5, 4))
+    nats, eager_nats = -network.log_prob(images), -eager.log_prob(images)
+    assert torch.allclose(nats, eager_nats, rtol=1e-5)
+    grads = torch.autograd.grad(nats.sum(), list(model.parameters()))
+    eager_grads = torch.autograd.grad(eager_nats.sum(), list(eager.parameters()))
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads, eager_grads, strict=True))
+
+
+def test_compile_of_a_model_without_loops_compiles_the_whole_network():
+    model = build_model(model_config("pixelcnn-tiny", (1, 4, 4), 2))
+    assert model.compiled(model) is not model  # a torch.compile wrapper around the whole network

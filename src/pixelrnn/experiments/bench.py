@@ -126,7 +126,7 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     network = build_model(config).to(target)
     if channels_last:
         network.to(memory_format=torch.channels_last)
-    forward = torch.compile(network) if compile else network
+    forward = network.compiled(network) if compile else network
     optimizer = build_optimizer(network.parameters(), TrainConfig(**training_defaults(model)))
     images = torch.randint(0, num_levels, (batch_size, *image_shape), device=target)
     dims = images[0].numel()

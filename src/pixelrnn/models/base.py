@@ -162,6 +162,18 @@ class AutoregressiveImageModel(nn.Module, ModelHubMixin, abc.ABC):
         _, height, width = self.config.image_shape
         return [(row, col) for row in range(height) for col in range(width)]
 
+    def compiled(self, network: nn.Module) -> nn.Module:
+        """What ``--compile`` runs: ``torch.compile(network)`` (``network`` is this model or its DDP wrapper).
+
+        A model with layers that loop over rows or diagonals in Python (``compile_step``: the PixelRNNs) is
+        compiled by region instead: each such layer compiles its per-step cell, and ``network`` is returned as
+        it is. Compiling the unrolled loop of a whole recurrent network took minutes and did not finish.
+        """
+        stepped = [module for module in self.modules() if hasattr(module, "compile_step")]
+        for module in stepped:
+            module.compile_step()
+        return network if stepped else torch.compile(network)
+
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Exact log-likelihood: float64 (B,) in nats per image (sum over every sub-pixel, taken in float64)."""
         return self.head.log_prob(self(x, y), x)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pixelrnn.nn.recurrent_cell import cell_step, condition_conv, gate_conv, initial_state, with_condition_check
+from pixelrnn.nn.recurrent_cell import SteppedLayer, condition_conv, gate_conv, initial_state, with_condition_check
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def diagonal_schedule(height: int, width: int, shift_right_to_left: bool = True)
     return DiagonalSchedule(tuple(steps), reads, writes)
 
 
-class DiagonalBiLSTM(nn.Module):
+class DiagonalBiLSTM(SteppedLayer):
     """Diagonal BiLSTM (§3.2): two diagonal directions whose sum sees the past of every pixel.
 
     Each direction runs along the diagonals of the map (the paper's skewed columns); its input-to-state is a 1×1
@@ -131,7 +131,7 @@ class DiagonalBiLSTM(nn.Module):
                 gates = torch.baddbmm(bias, input_weight, step_pixel.reshape(2, -1, rows * batch))
                 gates, from_state = gates.view(2, -1, rows, batch), torch.bmm(state_weight, neighbours).view(
                     2, -1, rows, batch)
-            hidden, memory = cell_step(self.cell, gates, from_state, left, left_memory)  # 2 × (2, h, n, B)
+            hidden, memory = self.cell_update(self.cell, gates, from_state, left, left_memory)  # 2 × (2, h, n, B)
             states.append(hidden)
         states.append(inputs.new_zeros(2, self.hidden, 1, batch).to(hidden.dtype))  # position H·W: zeros
         diagonal = torch.cat(states, dim=2)  # (2, h, H·W + 1, B), diagonal order

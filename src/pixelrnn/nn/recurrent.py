@@ -27,14 +27,22 @@ from torch import nn
 
 from pixelrnn.errors import ConfigError
 from pixelrnn.nn.diagonal_bilstm import DiagonalBiLSTM
-from pixelrnn.nn.recurrent_cell import CELLS, cell_step, condition_conv, gate_conv, initial_state, with_condition
+from pixelrnn.nn.recurrent_cell import (
+    CELLS,
+    SteppedLayer,
+    cell_step,
+    condition_conv,
+    gate_conv,
+    initial_state,
+    with_condition,
+)
 
 __all__ = ["CELLS", "RECURRENT_LAYERS", "DiagonalBiLSTM", "RowLSTM", "cell_step", "recurrent_layer"]
 
 RECURRENT_LAYERS = ("row_lstm", "diagonal_bilstm")  # the layers of recurrent_layer
 
 
-class RowLSTM(nn.Module):
+class RowLSTM(SteppedLayer):
     """Row LSTM (§3.1): an LSTM (or GRU) over the rows of the map, with a triangular receptive field.
 
     Input-to-state: a 1×k mask-B convolution along the row (the pixel itself, at its colour groups, and the
@@ -79,7 +87,7 @@ class RowLSTM(nn.Module):
         rows = []
         for row_input in from_input.unbind(dim=2):  # H × (B, G·h, W); unbind's backward is one stack, not H copies
             from_state = self.state_to_state(hidden)  # (B, G·h, W): previous row, columns j − k//2 … j + k//2
-            hidden, memory = cell_step(self.cell, row_input, from_state, hidden, memory)
+            hidden, memory = self.cell_update(self.cell, row_input, from_state, hidden, memory)
             rows.append(hidden)
         return torch.stack(rows, dim=2)  # H × (B, h, W) → (B, h, H, W)
 

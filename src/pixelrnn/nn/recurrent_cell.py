@@ -7,6 +7,8 @@ bias, the learned initial state and the cell update (LSTM or GRU) for a whole ro
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -105,3 +107,28 @@ def cell_step(cell: str, from_input: torch.Tensor, from_state: torch.Tensor | No
     return hidden, hidden
 
 
+
+
+@functools.cache
+def compiled_cell_step():
+    """:func:`cell_step` through ``torch.compile`` with dynamic shapes: one compilation serves every layer, row
+    length and diagonal length (regional compilation: the Python loop around it stays eager, so compiling takes
+    seconds, where compiling the unrolled loop of a whole recurrent network did not finish)."""
+    return torch.compile(cell_step, dynamic=True)
+
+
+class SteppedLayer(nn.Module):
+    """A recurrent layer whose forward loops over steps in Python and calls :meth:`cell_update` once per step.
+
+    :meth:`compile_step` switches :meth:`cell_update` to :func:`compiled_cell_step` (what ``--compile`` does to these
+    layers instead of compiling the whole model).
+    """
+
+    compiled: bool = False
+
+    def compile_step(self) -> None:
+        self.compiled = True
+
+    def cell_update(self, *args: torch.Tensor | str | None, **kwargs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`cell_step`, or its compiled version after :meth:`compile_step`."""
+        return (compiled_cell_step() if self.compiled else cell_step)(*args, **kwargs)

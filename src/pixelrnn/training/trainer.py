@@ -102,7 +102,7 @@ class Trainer:
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)  # 4-d weights only; the convolutions follow them
         if config.compile:
-            self.network = torch.compile(self.network)  # the checkpoint still saves the unwrapped self.model
+            self.network = self.model.compiled(self.network)  # the checkpoint still saves the plain self.model
         self.optimizer = build_optimizer(self.model.parameters(), config)
         self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
         per_rank = -(-len(data.train) // runtime.world_size)  # DistributedSampler pads to ceil(N / W)
