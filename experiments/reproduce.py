@@ -55,6 +55,8 @@ RUNS = [
         "PixelRNN Table 4"),
     Run("seed-pixelcnn-small", "seed/cifar10/pixelcnn-small", "cifar10.npz", "pixelcnn-small-cifar10",
         "seed report"),
+    Run("table4-diagonal-bilstm", "pixelrnn/table4/diagonal-bilstm", "binarized_mnist.npz",
+        "diagonal-bilstm-binarized-mnist", "PixelRNN Table 4"),
 ]
 
 
