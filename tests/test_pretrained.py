@@ -143,6 +143,21 @@ def test_a_pretrained_model_completes_a_test_image_of_the_users_copy_of_its_data
     assert all(np.array_equal(completion[0, :14], original[:14]) for completion in grid[2:])
 
 
+def test_a_pretrained_model_compresses_and_maps_test_images_of_the_users_copy_of_its_data(tmp_path, capsys):
+    name = "pixelcnn-binarized-mnist"
+    npz = SHARED_DATA / "binarized_mnist.npz"
+    if name not in pretrained.available() or not npz.is_file():
+        pytest.skip(f"needs the shipped {name} and the real data set {npz}")
+    archive, decoded = tmp_path / "test.prnn", tmp_path / "decoded.npz"
+    assert main(["compress", name, "--split", "test", "--max-images", "4", "--data-path", str(npz),
+                 "--out", str(archive)]) == 0
+    assert main(["decompress", name, str(archive), "--out", str(decoded)]) == 0
+    assert np.array_equal(np.load(decoded)["images"][:, 0], np.load(npz)["x_test"][:4])
+    assert main(["heatmap", name, "--test-index", "0", "5", "--data-path", str(npz),
+                 "--out", str(tmp_path / "heatmap.png")]) == 0
+    assert (tmp_path / "heatmap.png").is_file()
+
+
 def test_a_damaged_export_is_one_line_not_a_traceback(shipped, tmp_path, capsys):
     folder = tmp_path / "models" / "tiny-digits"
     weights = folder / "model.safetensors"

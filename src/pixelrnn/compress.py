@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -238,15 +238,18 @@ def read_png_inputs(paths: list[str | Path], num_levels: int) -> tuple[torch.Ten
     return bytes_to_levels(read_pngs(files), num_levels, "the PNGs"), names
 
 
-def split_images(checkpoint: dict, split: str, max_images: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+def split_images(checkpoint: dict, split: str, max_images: int | None,
+                 data_path: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``max_images`` images (all if None) of a split of the checkpoint's data set: (int64 (N, C, H, W)
-    levels, int64 (N,) labels)."""
+    levels, int64 (N,) labels). ``data_path``: where that data set lies here (its files or a ``.npz``), when not
+    where the checkpoint says (a pretrained model's, for one)."""
     from pixelrnn.data import SPLITS, load_dataset
     from pixelrnn.evaluate import stored_data_config
 
     if split not in SPLITS:
         raise ConfigError(f"unknown split '{split}' (choose from: {', '.join(SPLITS)})")
-    part = getattr(load_dataset(stored_data_config(checkpoint)), split)
+    data = stored_data_config(checkpoint)
+    part = getattr(load_dataset(replace(data, path=data_path) if data_path else data), split)
     count = len(part) if max_images is None else min(max_images, len(part))
     if count == 0:
         raise DataError(f"the {split} split is empty")

@@ -266,3 +266,9 @@ def png_labels(class_label: int | None, num_classes: int, count: int) -> torch.T
     if class_label is None or not 0 <= class_label < num_classes:
         raise ConfigError(f"the model is class-conditional: give --class K with K in [0, {num_classes - 1}]")
     return torch.full((count,), class_label, dtype=torch.long)
+
+
+def add_stored_data_path(parser: argparse.ArgumentParser, when: str) -> None:
+    """``--data-path``: where the checkpoint's own data set lies on this machine (a pretrained model's, say)."""
+    parser.add_argument("--data-path", help=f"{when}: where the checkpoint's data set lies here (its files or a "
+                                            ".npz), e.g. for a pretrained model")

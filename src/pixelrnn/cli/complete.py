@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, png_path, positive_int
+from pixelrnn.cli.common import CHECKPOINT_HELP, add_stored_data_path, checkpoint_argument, png_path, positive_int
 from pixelrnn.sampling import SAMPLERS
 
 HELP = "keep the top of an image, sample the rest (a grid PNG)"
@@ -15,8 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", help="a PNG of the model's size and channels (0..255, rescaled to its levels)")
     source.add_argument("--test-index", type=int, help="test image K of the checkpoint's data set")
-    parser.add_argument("--data-path", help="with --test-index: where the checkpoint's data set lies here (its files "
-                                            "or a .npz), e.g. for a pretrained model")
+    add_stored_data_path(parser, "with --test-index")
     keep = parser.add_mutually_exclusive_group(required=True)
     keep.add_argument("--keep-rows", type=int, help="keep the top R rows")
     keep.add_argument("--keep-pixels", type=int, help="keep the first N pixels in raster order")

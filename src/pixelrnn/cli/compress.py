@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, png_labels
+from pixelrnn.cli.common import CHECKPOINT_HELP, add_stored_data_path, checkpoint_argument, png_labels
 from pixelrnn.errors import ConfigError
 
 HELP = "lossless compression of images with a model"
@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("test", "valid", "train"),
                         help="compress this split of the checkpoint's data set instead")
     parser.add_argument("--max-images", type=int, help="with --split: only its first N images")
+    add_stored_data_path(parser, "with --split")
     parser.add_argument("--class", dest="class_label", type=int,
                         help="class-conditional models with PNG inputs: code every image as class K")
     parser.add_argument("--out", required=True, help="the archive to write")
@@ -86,7 +87,7 @@ def _inputs(args: argparse.Namespace, checkpoint: dict, config) -> tuple:
     if args.max_images is not None and (not args.split or args.max_images < 1):
         raise ConfigError("--max-images takes a positive number, with --split")
     if args.split:
-        images, labels = split_images(checkpoint, args.split, args.max_images)
+        images, labels = split_images(checkpoint, args.split, args.max_images, args.data_path)
         return images, labels if config.num_classes else None, []
     images, names = read_png_inputs(args.inputs, config.num_levels)
     return images, png_labels(args.class_label, config.num_classes, len(images)), names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from pixelrnn.cli.common import CHECKPOINT_HELP, checkpoint_argument, png_labels
+from pixelrnn.cli.common import CHECKPOINT_HELP, add_stored_data_path, checkpoint_argument, png_labels
 from pixelrnn.errors import ConfigError
 
 HELP = "bits per pixel of images under a model (a PNG)"
@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", nargs="+", help="PNGs of the model's size and levels")
     source.add_argument("--test-index", type=int, nargs="+", help="test images of the checkpoint's data set")
+    add_stored_data_path(parser, "with --test-index")
     parser.add_argument("--class", dest="class_label", type=int,
                         help="class-conditional models with --image: score as class K")
     parser.add_argument("--out", default="heatmap.png", help="the PNG to write (default: heatmap.png)")
@@ -47,7 +48,7 @@ def _images(args: argparse.Namespace, checkpoint: dict, config) -> tuple:
     if args.image:
         images, names = read_png_inputs(args.image, config.num_levels)
         return images, png_labels(args.class_label, config.num_classes, len(images)), names
-    all_images, all_labels = split_images(checkpoint, "test", None)
+    all_images, all_labels = split_images(checkpoint, "test", None, args.data_path)
     bad = [index for index in args.test_index if not 0 <= index < len(all_images)]
     if bad:
         raise ConfigError(f"--test-index must be in [0, {len(all_images) - 1}], got {bad[0]}")
