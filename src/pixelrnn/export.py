@@ -19,7 +19,7 @@ from pixelrnn.checkpoint import load_checkpoint, model_from_checkpoint
 from pixelrnn.errors import CheckpointError, WriteError
 from pixelrnn.model_card import model_card
 from pixelrnn.models import AutoregressiveImageModel
-from pixelrnn.pretrained import CONFIG_NAME, is_export, resolve
+from pixelrnn.pretrained import CONFIG_NAME, has_export_config, is_export, resolve
 from pixelrnn.run_folder import checkpoint_folder, read_metrics
 
 __all__ = ["export_model", "from_pretrained", "model_card", "recorded_test_metrics"]
@@ -45,14 +45,10 @@ def _export_folder(directory: Path) -> Path:
     """``directory``, created if missing; an earlier export there is replaced, anything else is refused."""
     if directory.exists() and not directory.is_dir():
         raise WriteError(f"cannot export to {directory}: it is a file (name a new or empty folder)")
-    if directory.is_dir() and any(directory.iterdir()):
-        try:
-            ours = json.loads((directory / CONFIG_NAME).read_text()).get("library_name") == "pixelrnn"
-        except (OSError, ValueError, AttributeError):
-            ours = False
-        if not ours or (directory / "last.pt").exists():
-            raise WriteError(f"cannot export to {directory}: it holds other files (name a new or empty folder, or "
-                             "an earlier export to replace)")
+    foreign = not has_export_config(directory) or (directory / "last.pt").exists()
+    if directory.is_dir() and any(directory.iterdir()) and foreign:
+        raise WriteError(f"cannot export to {directory}: it holds other files (name a new or empty folder, or an "
+                         "earlier export to replace)")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:

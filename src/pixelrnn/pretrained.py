@@ -55,11 +55,13 @@ class PretrainedModel:
 
 def is_export(folder: str | Path) -> bool:
     """Whether ``folder`` is an exported model (``config.json`` of the export schema and ``model.safetensors``)."""
-    folder = Path(folder)
-    if not (folder / WEIGHTS_NAME).is_file():
-        return False
+    return (Path(folder) / WEIGHTS_NAME).is_file() and has_export_config(folder)
+
+
+def has_export_config(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a ``config.json`` of the export schema (pixelrnn's, with a ``model_config``)."""
     try:
-        config = json.loads((folder / CONFIG_NAME).read_text())
+        config = json.loads((Path(folder) / CONFIG_NAME).read_text())
     except (OSError, ValueError):
         return False
     return isinstance(config, dict) and config.get("library_name") == "pixelrnn" and "model_config" in config
