@@ -13,7 +13,8 @@ from pixelrnn.errors import CheckpointError, DataError
 from pixelrnn.models import build_model, model_config, training_defaults
 from pixelrnn.run_folder import check_resumable, claimed_run_folder
 from pixelrnn.runtime import is_main_process, process_seed, seed_everything, setup_runtime, teardown_runtime
-from pixelrnn.training.trainer import Trainer, TrainResult
+from pixelrnn.training.records import TrainResult
+from pixelrnn.training.trainer import Trainer
 
 
 def train(

@@ -22,7 +22,7 @@ from pixelrnn.models import training_defaults
 from pixelrnn.runtime import is_main_process
 
 if TYPE_CHECKING:
-    from pixelrnn.training.trainer import TrainResult
+    from pixelrnn.training.records import TrainResult
 
 HELP = "train a model; writes a run folder"
 

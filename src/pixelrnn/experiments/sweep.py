@@ -40,7 +40,7 @@ from pixelrnn.experiments.sweep_study import (
     write_or_check_sweep_file,
 )
 from pixelrnn.io import file_lock, write_json
-from pixelrnn.training.trainer import TrainResult
+from pixelrnn.training.records import TrainResult
 
 logger = logging.getLogger("pixelrnn")
 

@@ -15,70 +15,40 @@ ends.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from pixelrnn.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from pixelrnn.config import DataConfig, TrainConfig, to_dict
+from pixelrnn.checkpoint import load_checkpoint
+from pixelrnn.config import DataConfig, TrainConfig
 from pixelrnn.data import ImageDataset, ImageSplit, iterate_batches
-from pixelrnn.errors import CheckpointError
-from pixelrnn.io import atomic_write
-from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim, uniform_bits_per_dim
-from pixelrnn.plots import save_image_grid, save_loss_curves
-from pixelrnn.run_folder import METRICS_FILE, append_json_line, read_metrics, write_run_config
+from pixelrnn.likelihood import NLLResult, evaluate_nll, nats_to_bits_per_dim
+from pixelrnn.plots import save_image_grid
+from pixelrnn.run_folder import METRICS_FILE
 from pixelrnn.runtime import Runtime, autocast, broadcast_tensors
 from pixelrnn.sampling import draw
 from pixelrnn.training.console import EpochProgress, EpochReport, EpochStats, epoch_line
 from pixelrnn.training.optim import WeightAverage, build_optimizer, build_scheduler, is_per_step
+from pixelrnn.training.records import RunRecords, TrainResult, nll_fields
 from pixelrnn.training.stopping import (
     CheckpointCadence,
     StopRequested,
     StopSignals,
     agree,
     check_finite_loss,
-    check_finite_weights,
 )
-from pixelrnn.training.tracking import Tracker, close_trackers, make_trackers, metric_scalars, require_packages
+from pixelrnn.training.tracking import Tracker, close_trackers, make_trackers, require_packages
 
 logger = logging.getLogger("pixelrnn")
 
 
-@dataclass
-class TrainResult:
-    """What a finished (or interrupted) run produced. Bits/dim are None when not measured.
-
-    ``valid_split`` names the split that ``best_valid_bits_per_dim`` was measured on: ``valid``, or ``test`` for a
-    data set without validation images. An ``interrupted`` run names the ``signal_number`` that stopped it (2:
-    SIGINT, 15: SIGTERM) and whether ``last.pt`` was ``saved`` at the step it stopped at (False after a second
-    signal inside a step: the checkpoint before it is kept). A resumed run that had already reached its ``epochs`` /
-    ``max_steps`` (the settings it ran with, given here) and its test is ``already_ended``: nothing was trained or
-    evaluated, and ``test`` is the result logged when it ended.
-    """
-
-    run_dir: Path
-    steps: int
-    epochs_completed: int
-    best_valid_bits_per_dim: float | None
-    test: NLLResult | None
-    interrupted: bool = False
-    valid_split: str = "valid"
-    signal_number: int | None = None
-    saved: bool = True
-    already_ended: bool = False
-    epochs: int = 0
-    max_steps: int | None = None
-
-
-class Trainer:
+class Trainer(RunRecords):
     """Trains an autoregressive image model on an :class:`ImageDataset`.
 
     Args:
@@ -145,7 +115,7 @@ class Trainer:
                         self._end_epoch()
                     self._stop_if_asked()
                 test = self._evaluate(self.data.test)
-                self._log({"kind": "test", **_nll_fields(test)})
+                self._log({"kind": "test", **nll_fields(test)})
                 if self.runtime.is_main and self.data.partial_test_note(test.num_images):
                     logger.warning(self.data.partial_test_note(test.num_images))
                 self._plot_curves()
@@ -323,7 +293,7 @@ class Trainer:
     def _record_validation(self, split: str, result: NLLResult) -> bool:
         """Log the exact bits/dim on :attr:`valid_split` as a ``valid`` line naming its ``split``; save ``best.pt``
         when it improved, and say whether it did."""
-        self._log({"kind": "valid", "split": split, **_nll_fields(result)})
+        self._log({"kind": "valid", "split": split, **nll_fields(result)})
         best = self.progress["best_valid_bits_per_dim"]
         if best is None or result.bits_per_dim < best:
             self.progress["best_valid_bits_per_dim"] = result.bits_per_dim
@@ -343,97 +313,3 @@ class Trainer:
         for tracker in self.trackers:
             tracker.log_image(self.progress["step"], "samples", path)
         return path
-
-    # ------------------------------------------------------------------------- checkpoints and files
-    def checkpoint(self) -> dict[str, Any]:
-        """Everything needed to rebuild the model and to resume this run exactly."""
-        data_info = {"name": self.data.name, "num_levels": self.data.num_levels,
-                     "num_classes": self.data.num_classes, "image_shape": list(self.data.image_shape),
-                     "config": to_dict(self.data_config) if self.data_config else None}
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return make_checkpoint(
-            self.model, data_info, train_config=to_dict(self.config), optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
-            progress={**self.progress, "elapsed_seconds": self.elapsed_seconds}, rng=rng,
-            ema=self.average.module.state_dict() if self.average is not None else None,
-        )
-
-    def save(self, name: str) -> Path:
-        """Write the checkpoint ``name`` (``last.pt``, ``best.pt``); never one of non-finite weights."""
-        check_finite_weights(self.model, self.progress["step"], self.saved_step)
-        path = save_checkpoint(self.checkpoint(), self.run_dir / name, self.runtime)
-        if name == "last.pt":
-            self.saved_step = self.progress["step"]
-            self.cadence.saved()
-        return path
-
-    def restore(self, checkpoint: dict[str, Any]) -> None:
-        """Load weights, optimizer, scheduler, RNG state and progress from a ``checkpoint()`` dict."""
-        if "progress" not in checkpoint or "optimizer" not in checkpoint:
-            raise CheckpointError("the checkpoint holds no training state to resume from")
-        self.model.load_state_dict(checkpoint["model"])
-        if self.average is not None:
-            self.average.module.load_state_dict(checkpoint.get("ema") or checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        if self.scheduler is not None and checkpoint.get("scheduler") is not None:
-            self.scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["rng"]["torch"].cpu())
-        if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([state.cpu() for state in checkpoint["rng"]["cuda"]])
-        self.progress = {"end_pending": None, "elapsed_seconds": 0.0, **checkpoint["progress"]}
-        self._session_started = time.perf_counter()
-        self.saved_step = self.progress["step"]
-        # forget metrics logged after this checkpoint, and the final test line (it comes after the last one, at its
-        # step), as they will be logged again; unless the run has nothing left to do, when its test line stays
-        lines, step = read_metrics(self.run_dir), self.progress["step"]
-        finished = step >= self.total_steps and not self.progress["end_pending"]
-        kept = [line for line in lines if line["step"] <= step and (line.get("kind") != "test" or finished)]
-        tests = [line for line in kept if line.get("kind") == "test" and line["step"] == step]
-        self.stored_test = NLLResult(tests[-1]["nats_per_image"] * tests[-1]["num_images"], tests[-1]["num_images"],
-                                     math.prod(self.data.image_shape)) if tests else None
-        if self.runtime.is_main and kept != lines:
-            atomic_write(self.metrics_path,
-                         lambda tmp: tmp.write_text("".join(json.dumps(line) + "\n" for line in kept)))
-
-    def _write_run_config(self) -> None:
-        if self.runtime.is_main:
-            run_config = {"model": to_dict(self.model.config), "train": to_dict(self.config),
-                          "data": to_dict(self.data_config) if self.data_config else None,
-                          "world_size": self.runtime.world_size}
-            write_run_config(self.run_dir, run_config)
-            for tracker in self.trackers:
-                tracker.log_config(run_config)
-
-    def _log(self, fields: dict[str, Any]) -> None:
-        if self.runtime.is_main:
-            line = {"epoch": self.progress["epoch"], "step": self.progress["step"], "time": time.time(), **fields}
-            append_json_line(self.metrics_path, line)
-            for tracker in self.trackers:
-                tracker.log_scalars(line["step"], metric_scalars(line))
-
-    def _plot_curves(self) -> None:
-        if not self.runtime.is_main:
-            return
-        lines = read_metrics(self.run_dir)
-        train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
-        valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]
-        config = self.model.config
-        layers = f"{config.num_layers} layer{'s' if config.num_layers != 1 else ''}"
-        title = (f"{self.run_dir.resolve().name}: {config.name} (h {config.hidden_channels}, {layers}"
-                 f"{', conditional' if self.conditional else ''}) on {self.data.name}")
-        save_loss_curves(train, valid, self.run_dir / "loss_curve.png", uniform_bits_per_dim(self.data.num_levels),
-                         valid_label="validation" if self.valid_split == "valid" else "test (validation)",
-                         title=title)
-
-    def _result(self, test: NLLResult | None, interrupted: bool = False, signal_number: int | None = None,
-                saved: bool = True, already_ended: bool = False) -> TrainResult:
-        return TrainResult(self.run_dir, self.progress["step"], self.progress["epoch"],
-                           self.progress["best_valid_bits_per_dim"], test, interrupted, self.valid_split,
-                           signal_number, saved, already_ended, self.config.epochs, self.config.max_steps)
-
-
-def _nll_fields(result: NLLResult) -> dict[str, Any]:
-    return {"nats_per_image": result.nats_per_image, "bits_per_dim": result.bits_per_dim,
-            "num_images": result.num_images}
