@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from causality import assert_causal
 
 from pixelrnn.errors import ConfigError
+from pixelrnn.experiments.mfu import counted_flops
 from pixelrnn.models import MODELS, build_model, model_config
 from pixelrnn.nn.masked_conv import MaskedConv2d, causal_mask, channel_groups
 
@@ -133,3 +135,41 @@ def test_mask_is_applied_functionally_and_not_saved():
     assert "mask" not in conv.state_dict()
     with pytest.raises(ConfigError, match="mask type"):
         MaskedConv2d(3, 6, 3, "C", 3)
+
+
+@pytest.mark.parametrize("kernel_size", [(3, 3), (5, 5), (7, 7), (1, 3), (1, 5), (3, 1)])
+@pytest.mark.parametrize("mask_type,channels", [("A", 1), ("B", 1), ("A", 3), ("B", 3)])
+def test_the_visible_taps_alone_give_the_masked_convolution(kernel_size, mask_type, channels):
+    """Two convolutions over the rows above and the centre row up to the centre equal the masked k×k one
+    (float64, outputs and gradients), and multiply fewer taps."""
+    torch.manual_seed(0)
+    conv = MaskedConv2d(6, 64, kernel_size, mask_type, channels).double()
+    assert conv.visible_taps_only  # 64 output maps: the layer takes this path
+    inputs = torch.randn(2, 6, 5, 7, dtype=torch.float64, requires_grad=True)
+    full = F.conv2d(inputs, conv.weight * conv.mask, conv.bias, padding=conv.padding)
+    visible = conv(inputs)
+    assert torch.allclose(visible, full, rtol=0, atol=1e-12)
+    full_grads = torch.autograd.grad(full.square().sum(), [inputs, conv.weight, conv.bias])
+    visible_grads = torch.autograd.grad(visible.square().sum(), [inputs, conv.weight, conv.bias])
+    assert all(torch.allclose(a, b, rtol=1e-12, atol=1e-9) for a, b in zip(visible_grads, full_grads, strict=True))
+    kh, kw = kernel_size
+    visible_taps = (kh // 2) * kw + kw // 2 + 1
+    counted = counted_flops(lambda: conv(inputs))
+    with_padding_rows = 2 * 2 * 64 * 6 * ((kh // 2) * kw * (5 + kh // 2 + 1) * 7 + (kw // 2 + 1) * 5 * (7 + kw // 2))
+    assert counted == with_padding_rows  # the dropped extra row / columns of symmetric padding included
+    assert visible_taps < kh * kw and counted < counted_flops(
+        lambda: F.conv2d(inputs, conv.weight * conv.mask, conv.bias, padding=conv.padding))
+
+
+def test_narrow_masked_convolutions_keep_the_single_convolution():
+    assert not MaskedConv2d(16, 32, 3, "B").visible_taps_only  # measured slower with two convolutions
+    assert not MaskedConv2d(16, 256, 1, "B").visible_taps_only  # a 1×1 kernel has nothing to leave out
+
+
+@pytest.mark.parametrize("name,fields", [("pixelcnn", {}), ("pixelrnn", {"recurrent_layer": "row_lstm"}),
+                                         ("pixelrnn", {"recurrent_layer": "diagonal_bilstm"})])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_models_wide_enough_for_the_visible_taps_path_stay_causal(name, fields, channels):
+    model = _model(name, channels, hidden_channels=64, **fields)  # 7×7 input 1|3 → 128, 3×3 64 → 64, 1×3 → 256
+    assert any(getattr(module, "visible_taps_only", False) for module in model.modules())
+    assert assert_causal(model).any()
