@@ -3,6 +3,8 @@
 Usage (from the repository root, with the project's virtual environment)::
 
     python experiments/reproduce.py train [RUN ...]   # start, or resume exactly, each run (one after another)
+    python experiments/reproduce.py start [RUN ...]   # the same in the background, a thread each, from ../wt-RUN
+    python experiments/reproduce.py stop [RUN ...]    # stop background runs at a step boundary (last.pt saved)
     python experiments/reproduce.py save-state        # copy what resuming needs into reproduction/RUN/ (commit it)
     python experiments/reproduce.py restore           # copy it back into the runs folder on a fresh machine
     python experiments/reproduce.py ship RUN          # exact test NLL, export into the package, model card
@@ -28,6 +30,8 @@ import sys
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
+
+import background
 
 from pixelrnn.run_folder import read_metrics
 
@@ -60,15 +64,42 @@ RUNS = [
 ]
 
 
+def _train_args(run: Run, runs_root: Path, data_root: Path) -> list[str]:
+    """``pixelrnn train``'s arguments for ``run``: resume its ``last.pt``, or start it from its recipe."""
+    folder = runs_root / run.folder
+    return ["--run-dir", str(folder), "--device", "cpu", *(["--resume"] if (folder / "last.pt").is_file() else
+                                                           ["--recipe", run.recipe, "--data-path",
+                                                            str(data_root / run.data_file)])]
+
+
 def train(runs: list[Run], runs_root: Path, data_root: Path) -> None:
     """Start each run, or resume it from its ``last.pt``; a finished run's resume says so and changes nothing."""
     for run in runs:
-        folder = runs_root / run.folder
-        command = [sys.executable, "-m", "pixelrnn", "train", "--run-dir", str(folder), "--device", "cpu"]
-        command += ["--resume"] if (folder / "last.pt").is_file() else \
-            ["--recipe", run.recipe, "--data-path", str(data_root / run.data_file)]
+        command = [sys.executable, "-m", "pixelrnn", "train", *_train_args(run, runs_root, data_root)]
         print("$", " ".join(command), flush=True)
         subprocess.run(command, check=True)
+
+
+def start_background(runs: list[Run], runs_root: Path, data_root: Path) -> None:
+    """Start or resume each unfinished run in the background (one thread, lowest priority) from its pinned
+    worktree ``../wt-RUN``; a run that is already going is left alone."""
+    for run in runs:
+        folder, pid_file = runs_root / run.folder, runs_root / f"{run.folder}.pid"
+        if _finished(folder) or background.running_pid(pid_file) is not None:
+            print(f"{run.folder}: {'finished' if _finished(folder) else 'already running'}")
+            continue
+        runs_root.mkdir(parents=True, exist_ok=True)
+        worktree = background.pinned_worktree(REPO, run.folder)
+        pid = background.start(worktree, _train_args(run, runs_root, data_root), runs_root / f"{run.folder}.log",
+                               pid_file)
+        print(f"{run.folder}: started (pid {pid}, code of {worktree}, log {runs_root / run.folder}.log)")
+
+
+def stop_background(runs: list[Run], runs_root: Path) -> None:
+    """Stop each background run at its next step boundary (it saves ``last.pt``), e.g. to benchmark."""
+    for run in runs:
+        if background.stop(runs_root / f"{run.folder}.pid"):
+            print(f"{run.folder}: stopped; `start` resumes it")
 
 
 def save_state(runs: list[Run], runs_root: Path) -> None:
@@ -240,7 +271,7 @@ def _finished(folder: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("train", "save-state", "restore", "ship", "page"))
+    parser.add_argument("action", choices=("train", "start", "stop", "save-state", "restore", "ship", "page"))
     parser.add_argument("runs", nargs="*", help="run folders (default: every run)")
     parser.add_argument("--runs-root", type=Path, default=Path.home() / "pixelrnn-runs")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
@@ -252,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "train":
         restore(runs, args.runs_root)
         train(runs, args.runs_root, args.data_root)
+    elif args.action == "start":
+        restore(runs, args.runs_root)
+        start_background(runs, args.runs_root, args.data_root)
+    elif args.action == "stop":
+        stop_background(runs, args.runs_root)
     elif args.action == "save-state":
         save_state(runs, args.runs_root)
     elif args.action == "restore":
