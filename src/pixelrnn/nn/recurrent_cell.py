@@ -8,6 +8,7 @@ bias, the learned initial state and the cell update (LSTM or GRU) for a whole ro
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -67,12 +68,13 @@ class InitialState(nn.Module):
 
 
 def initial_state(learned: bool, directions: int, hidden: int, cell: str) -> InitialState | None:
+    """An :class:`InitialState` when ``learned``, else None (zero states)."""
     return InitialState(directions, hidden, cell) if learned else None
 
 
 def tanh(x: torch.Tensor) -> torch.Tensor:
-    """tanh(x) as 2·σ(2x) − 1: the same function, ~3× faster than ``torch.tanh`` on this CPU build (float32
-    results within 2e-7 of it)."""
+    """tanh(x) computed as 2·σ(2x) − 1 (equal in exact arithmetic), ~3× faster than ``torch.tanh`` on this CPU
+    build; float32 results within 2e-7 of it. The LSTM cell uses it, so the plain and fast samplers share it."""
     return 2 * torch.sigmoid(2 * x) - 1
 
 
@@ -87,7 +89,7 @@ def cell_step(cell: str, from_input: torch.Tensor, from_state: torch.Tensor | No
             only) when ``from_input`` already holds the sum of both.
         hidden: (B, h, L) the previous step's hidden state at the same positions (used by the GRU).
         memory: (B, h, L) the previous step's cell state at the same positions (used by the LSTM).
-        dim: the gate/channel dimension (1 as drawn above; the Diagonal BiLSTM keeps channels last).
+        dim: the gate/channel dimension (1 in both layers; the Diagonal BiLSTM's steps are (2, G·h, n, B)).
 
     Returns:
         (hidden, memory), each (B, h, L); the GRU returns its hidden state as the memory too.
@@ -107,10 +109,8 @@ def cell_step(cell: str, from_input: torch.Tensor, from_state: torch.Tensor | No
     return hidden, hidden
 
 
-
-
 @functools.cache
-def compiled_cell_step():
+def compiled_cell_step() -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     """:func:`cell_step` through ``torch.compile`` with dynamic shapes: one compilation serves every layer, row
     length and diagonal length (regional compilation: the Python loop around it stays eager, so compiling takes
     seconds, where compiling the unrolled loop of a whole recurrent network did not finish)."""
