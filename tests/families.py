@@ -33,6 +33,7 @@ VARIANTS: list[tuple[str, dict]] = [
     ("multiscale_pixelrnn", {"recurrent_layer": "diagonal_bilstm", "learned_initial_state": True}),
     ("pixelcnn", {"skip_connections": True}),
     ("pixelcnn", {"skip_connections": True, "residual_connections": False}),
+    ("pixelcnn", {"block_type": "plain", "kernel_size": 5}),  # the MNIST lab's kind of stack
     ("pixelcnn_pp", PIXELCNN_PP),
 ]
 

@@ -21,6 +21,8 @@ def _pixelcnn_parameters(config: ModelConfig, params_per_subpixel: int) -> int:
     k, k1, p = config.kernel_size, config.first_kernel_size, params_per_subpixel
     input_layer = c * 2 * h * k1 * k1 + 2 * h  # 7×7 mask A, C → 2h
     block = (2 * h * h + h) + (h * h * k * k + h) + (h * 2 * h + 2 * h)  # 1×1 2h→h, k×k h→h, 1×1 h→2h
+    if config.block_type == "plain":
+        block = 2 * h * 2 * h * k * k + 2 * h  # k×k 2h→2h
     output_layers = (2 * h * o + o) + (o * c * p + c * p)  # 1×1 2h→o, 1×1 o→C·P
     skips = config.num_layers * (2 * h * 2 * h + 2 * h) if config.skip_connections else 0  # 1×1 2h→2h per block
     return input_layer + config.num_layers * block + skips + output_layers
@@ -41,6 +43,14 @@ def test_every_preset_builds_with_the_papers_layer_widths(preset, channels):
         assert count_parameters(model) == _pixelcnn_parameters(config, 256)
     if preset in RUNNABLE_PRESETS:
         assert model(_images(config)).shape == (3, channels * 256, 4, 4)
+
+
+def test_lab_preset_is_the_labs_stack_of_seven_by_seven_layers():
+    config = model_config("pixelcnn-lab", (1, 28, 28), 2)
+    model = build_model(config)
+    convs = [model.input_conv, *(block.body[1] for block in model.blocks)]
+    assert [(conv.in_channels, conv.out_channels, conv.kernel_size, conv.mask_type) for conv in convs] == [
+        (1, 64, (7, 7), "A"), *[(64, 64, (7, 7), "B")] * 5]
 
 
 def test_cifar10_preset_is_the_papers_pixelcnn():

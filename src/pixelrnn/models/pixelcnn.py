@@ -23,6 +23,9 @@ all three networks, the PixelCNN included: each block's output goes through its 
 :mod:`pixelrnn.models.pixelrnn`). The paper presets turn them on. ``residual_connections`` off drops the
 ``+ the block's input`` of every block (the ablation of the paper's Table 2).
 
+``block_type = "plain"`` replaces each residual block by a plain layer, ReLU → k×k mask-B convolution 2h → 2h:
+the stack of the MNIST lab (preset ``pixelcnn-lab``: 7×7 mask A into 64 maps, five 7×7 mask-B layers of 64).
+
 Class conditioning (``num_classes > 0``): the label enters the 2h maps after the input layer and after every
 residual block, by the strategy ``config.conditioning`` (:mod:`pixelrnn.nn.conditioning`).
 """
@@ -32,10 +35,33 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pixelrnn.config import ModelConfig
+from pixelrnn.config import ModelConfig, ModelField
 from pixelrnn.models.base import AutoregressiveImageModel, check_colour_groups, class_conditioning, output_layers
 from pixelrnn.models.presets import PAPER_CONNECTIONS, PAPER_TRAINING
 from pixelrnn.nn.masked_conv import MaskedConv2d
+
+BLOCKS = ("residual", "plain")  # the layers of block_type
+MODEL_FIELDS = (
+    ModelField("block_type", str, "residual", "the PixelCNN's layers: the paper's residual bottleneck blocks (§3.5, "
+               "Figure 5), or plain ReLU → k×k mask-B convolutions 2h → 2h (a stack like the MNIST lab's)",
+               choices=BLOCKS, label="PixelCNN block type"),
+)
+
+
+class PlainBlock(nn.Module):
+    """A plain layer: ReLU → k×k mask-B convolution 2h → 2h (no bottleneck, no residual connection).
+
+    Shape:
+        (B, 2h, H, W) → (B, 2h, H, W).
+    """
+
+    def __init__(self, hidden_channels: int, kernel_size: int, color_channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), MaskedConv2d(2 * hidden_channels, 2 * hidden_channels, kernel_size,
+                                                          "B", color_channels))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.body(inputs)
 
 
 class ResidualBlock(nn.Module):
@@ -74,14 +100,15 @@ class PixelCNN(AutoregressiveImageModel):
 
     Args:
         config: uses ``image_channels``, ``num_levels``, ``num_classes``, ``hidden_channels`` (h),
-            ``num_layers`` (residual blocks), ``kernel_size``, ``first_kernel_size``, ``output_channels``,
-            ``skip_connections`` and ``residual_connections``.
+            ``num_layers`` (blocks), ``kernel_size``, ``first_kernel_size``, ``output_channels``,
+            ``skip_connections``, ``residual_connections`` and ``block_type`` (residual blocks, or plain layers).
 
     Raises:
         ConfigError: h or ``output_channels`` smaller than the number of colour channels (every colour
             group needs at least one feature map).
     """
 
+    model_fields = MODEL_FIELDS
     config_fields = ("kernel_size", "first_kernel_size", "output_channels", "skip_connections",
                      "residual_connections")
     presets = {
@@ -100,6 +127,12 @@ class PixelCNN(AutoregressiveImageModel):
         # Ours, not the paper's: trains in a minute or two on a CPU on the 8×8 digits (17 levels).
         "pixelcnn-small": {"hidden_channels": 16, "num_layers": 4, "kernel_size": 3, "first_kernel_size": 7,
                            "output_channels": 32},
+        # The MNIST lab's PixelCNN (the seed project's teaching lab): a 7×7 mask-A layer into 64 maps, then five
+        # plain 7×7 mask-B layers of 64 maps; its sigmoid + BCE output is our Bernoulli head. Ours: the two 1×1
+        # output layers (64 maps) that every model of this library ends with.
+        "pixelcnn-lab": {"hidden_channels": 32, "num_layers": 5, "kernel_size": 7, "first_kernel_size": 7,
+                         "output_channels": 64, "block_type": "plain", "skip_connections": False,
+                         "residual_connections": False},
         # Ours, for tests and smoke runs: the smallest PixelCNN that still has every kind of layer (h = 6 gives
         # each of R, G, B two feature maps in the bottleneck).
         "pixelcnn-tiny": {"hidden_channels": 6, "num_layers": 1, "kernel_size": 3, "first_kernel_size": 7,
@@ -113,8 +146,10 @@ class PixelCNN(AutoregressiveImageModel):
         check_colour_groups(config, "PixelCNN")
         self.input_conv = MaskedConv2d(colors, 2 * h, config.first_kernel_size, "A", colors)
         self.conditioning = class_conditioning(config, [2 * h] * (config.num_layers + 1))
-        self.blocks = nn.ModuleList([ResidualBlock(h, config.kernel_size, colors, config.residual_connections)
-                                     for _ in range(config.num_layers)])
+        self.blocks = nn.ModuleList([
+            PlainBlock(h, config.kernel_size, colors) if config.block_type == "plain" else
+            ResidualBlock(h, config.kernel_size, colors, config.residual_connections)
+            for _ in range(config.num_layers)])
         self.skips = (nn.ModuleList([MaskedConv2d(2 * h, 2 * h, 1, "B", colors) for _ in range(config.num_layers)])
                       if config.skip_connections else None)
         self.output = output_layers(2 * h, config, self.head.num_params(colors))

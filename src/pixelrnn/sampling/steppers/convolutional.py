@@ -4,7 +4,8 @@ A masked convolution's output at (i, j) reads only positions at or before (i, j)
 then, so each layer costs one kernel window per pixel (Fast Generation for Convolutional Autoregressive Models,
 Ramachandran et al., 2017, in its simplest form: full activation maps as the caches).
 
-- PixelCNN: per residual block, the map that feeds its k×k convolution is cached.
+- PixelCNN: per residual block, the map that feeds its k×k convolution is cached (per plain layer, its ReLU'd
+  input).
 - Gated PixelCNN: the horizontal stack is computed at (i, j); the vertical stack of row i — whose convolution
   also reads pixels to the right of j in row i — is computed for the whole row once the row is finished
   (:meth:`GatedPixelCNNStepper.end_row`), and read down-shifted, from row i − 1, as the model does.
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from pixelrnn.models.gated_pixelcnn import GatedPixelCNN, gate
-from pixelrnn.models.pixelcnn import PixelCNN
+from pixelrnn.models.pixelcnn import PixelCNN, PlainBlock
 from pixelrnn.sampling.steppers.common import Convolutions, Stepper, conv_weight, window, zero_maps
 
 
@@ -33,7 +34,9 @@ class PixelCNNStepper(Stepper):
     def __init__(self, model: PixelCNN, batch: int, labels: torch.Tensor | None = None) -> None:
         self.model, self.convs = model, Convolutions()
         h = model.config.hidden_channels
-        self.middle = [zero_maps(model, batch, h) for _ in model.blocks]  # what each block's k×k conv reads
+        # what each block's k×k convolution reads: h maps in a residual block, 2h in a plain layer
+        self.middle = [zero_maps(model, batch, 2 * h if isinstance(block, PlainBlock) else h)
+                       for block in model.blocks]
         self.codes = model.class_codes(labels)
         self.reach = model.input_conv.kernel_size[0] // 2
 
@@ -44,13 +47,22 @@ class PixelCNNStepper(Stepper):
         features = self._condition(convs.at(model.input_conv, rows, row - first, col), 0)  # (B, 2h)
         skipped = 0
         for index, block in enumerate(model.blocks):
-            _, squeeze, _, spatial, _, expand = block.body  # ReLU, 1×1, ReLU, k×k, ReLU, 1×1
-            self.middle[index][:, :, row, col] = F.relu(convs.pointwise(squeeze, F.relu(features)))
-            update = convs.pointwise(expand, F.relu(convs.at(spatial, self.middle[index], row, col)))  # (B, 2h)
-            features = self._condition(features + update if block.residual else update, index + 1)
+            features = self._condition(self._block_at(index, block, features, row, col), index + 1)  # (B, 2h)
             if model.skips is not None:
                 skipped = skipped + convs.pointwise(model.skips[index], features)
         return convs.sequential(model.output, features if model.skips is None else skipped)  # (B, C·P)
+
+    def _block_at(self, index: int, block: torch.nn.Module, features: torch.Tensor, row: int, col: int) -> torch.Tensor:
+        """Block ``index``'s output (B, 2h) at (row, col) from its input ``features`` (B, 2h) there."""
+        convs = self.convs
+        if isinstance(block, PlainBlock):
+            _, spatial = block.body  # ReLU, k×k
+            self.middle[index][:, :, row, col] = F.relu(features)
+            return convs.at(spatial, self.middle[index], row, col)
+        _, squeeze, _, spatial, _, expand = block.body  # ReLU, 1×1, ReLU, k×k, ReLU, 1×1
+        self.middle[index][:, :, row, col] = F.relu(convs.pointwise(squeeze, F.relu(features)))
+        update = convs.pointwise(expand, F.relu(convs.at(spatial, self.middle[index], row, col)))  # (B, 2h)
+        return features + update if block.residual else update
 
 
 class GatedPixelCNNStepper(Stepper):
