@@ -61,6 +61,8 @@ RUNS = [
         "seed report"),
     Run("table4-diagonal-bilstm", "pixelrnn/table4/diagonal-bilstm", "binarized_mnist.npz",
         "diagonal-bilstm-binarized-mnist", "PixelRNN Table 4"),
+    Run("lab-pixelcnn", "lab/binarized-mnist/pixelcnn", "binarized_mnist.npz", "pixelcnn-lab-binarized-mnist",
+        "MNIST lab"),
 ]
 
 
@@ -244,8 +246,10 @@ def page(runs: list[Run], runs_root: Path) -> None:
             ours = f"**{model.test_figure()}** (test)"
             cost = f"{compute['cpu_hours']} CPU h, {_epochs(model.info)}, {compute['machine']}"
             name = f"`{run.pretrained}`"
-        else:
+        elif (STATE / run.folder / "last.pt").is_file():
             ours, cost, name = _progress(STATE / run.folder, recipe), "unfinished (resumes from reproduction/)", "—"
+        else:
+            ours, cost, name = "not started", "—", "—"
         rows.append(f"| {run.table}: {recipe.row} (`{recipe.key}`) | {figure} | {ours} | {cost} | "
                     f"{name} |")
     text = PAGE.read_text()
