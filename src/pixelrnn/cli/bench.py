@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from pixelrnn.cli.common import image_shape, positive_int
 from pixelrnn.config import PRECISIONS
 from pixelrnn.errors import describe_shape
 from pixelrnn.models import MODELS, PRESETS
+
+if TYPE_CHECKING:
+    from pixelrnn.experiments.bench import BenchResult
 
 HELP = "images/second of training steps and evaluation, random images"
 
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mfu_columns(result) -> str:
+def _mfu_columns(result: BenchResult) -> str:
     """GFLOP per training image, achieved GFLOP/s, the torch.mm limit and the MFU, as Markdown cells."""
     flops_per_second = result.train_flops_per_step / result.train_seconds_per_step
     return (f" {result.train_flops_per_step / result.batch_size / 1e9:.3g} | {flops_per_second / 1e9:.3g} | "
