@@ -19,7 +19,7 @@ import torch
 
 from pixelrnn.config import PRECISIONS, TrainConfig
 from pixelrnn.errors import ConfigError
-from pixelrnn.experiments.mfu import counted_flops, matmul_flops_per_second
+from pixelrnn.experiments.mfu import counted_flops, matmul_flops_per_second, synchronize
 from pixelrnn.models import build_model, count_parameters, model_config, training_defaults
 from pixelrnn.runtime import autocast, resolve_device
 from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
@@ -71,11 +71,6 @@ class BenchResult:
                 "eval_images_per_second": self.eval_images_per_second, "mfu": self.mfu}
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _timed(function, device: torch.device, warmup: int, repeats: int) -> float:
     """Median seconds of one ``function()`` call over ``repeats`` timed calls after ``warmup`` untimed ones.
 
@@ -86,10 +81,10 @@ def _timed(function, device: torch.device, warmup: int, repeats: int) -> float:
         function()
     seconds = []
     for _ in range(repeats):
-        _synchronize(device)
+        synchronize(device)
         started = time.perf_counter()
         function()
-        _synchronize(device)
+        synchronize(device)
         seconds.append(time.perf_counter() - started)
     return statistics.median(seconds)
 

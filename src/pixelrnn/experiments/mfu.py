@@ -18,6 +18,12 @@ from torch.utils.flop_counter import FlopCounterMode
 MATMUL_SIZE = 2048  # n of the n×n by n×n product that measures the limit (17 GFLOP: ~0.1-1 s on a CPU core)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so that a timer reads the device's time (nothing to do on a CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def counted_flops(function: Callable[[], object]) -> int:
     """Matrix-product and convolution FLOPs of one ``function()`` call, forward and backward."""
     with FlopCounterMode(display=False) as counter:
@@ -34,12 +40,10 @@ def matmul_flops_per_second(device: torch.device, precision: str = "fp32", size:
     left, right = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
     seconds = []
     for repeat in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         started = time.perf_counter()
         torch.mm(left, right)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         if repeat:
             seconds.append(time.perf_counter() - started)
     return 2 * size ** 3 / min(seconds)
