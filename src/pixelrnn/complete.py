@@ -7,7 +7,6 @@ original, the occluded input (unknown pixels mid-grey) and the completions.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +50,7 @@ def dataset_test_image(checkpoint: dict, index: int, data_path: str | None = Non
         data_path: where that data set lies here (its files or a ``.npz``), when not where the checkpoint says
             (a pretrained model names no path).
     """
-    data = stored_data_config(checkpoint)
-    test = load_dataset(dataclasses.replace(data, path=data_path) if data_path else data).test
+    test = load_dataset(stored_data_config(checkpoint, data_path)).test
     if not 0 <= index < len(test):
         raise ConfigError(f"--test-index must be in [0, {len(test) - 1}], got {index}")
     return test.images[index].long()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -248,8 +248,7 @@ def split_images(checkpoint: dict, split: str, max_images: int | None,
 
     if split not in SPLITS:
         raise ConfigError(f"unknown split '{split}' (choose from: {', '.join(SPLITS)})")
-    data = stored_data_config(checkpoint)
-    part = getattr(load_dataset(replace(data, path=data_path) if data_path else data), split)
+    part = getattr(load_dataset(stored_data_config(checkpoint, data_path)), split)
     count = len(part) if max_images is None else min(max_images, len(part))
     if count == 0:
         raise DataError(f"the {split} split is empty")

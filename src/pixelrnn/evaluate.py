@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +41,16 @@ def check_split_and_batch_size(split: str, batch_size: int) -> None:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
 
 
-def stored_data_config(checkpoint: dict) -> DataConfig:
-    """The data set a checkpoint was trained on; CheckpointError if it names none."""
+def stored_data_config(checkpoint: dict, path: str | None = None) -> DataConfig:
+    """The data set a checkpoint was trained on; CheckpointError if it names none.
+
+    ``path``: where that data set lies on this machine (its files or a ``.npz``), when not where the checkpoint
+    says (a pretrained model names no path)."""
     stored = checkpoint["data"].get("config")
     if stored is None:
         raise CheckpointError("the checkpoint does not name its data set: pass one (--data)")
-    return from_dict(DataConfig, stored)
+    data = from_dict(DataConfig, stored)
+    return dataclasses.replace(data, path=path) if path else data
 
 
 def evaluate(checkpoint_path: str | Path, split: str = "test", data: DataConfig | None = None,
