@@ -20,18 +20,14 @@ pictures there; its weights are the pretrained model in ``src/pixelrnn/pretraine
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import math
-import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, replace
-from itertools import pairwise
+from dataclasses import dataclass
 from pathlib import Path
 
 import background
+from shipping import _epochs, ship
 
 from pixelrnn.run_folder import read_metrics
 
@@ -63,6 +59,8 @@ RUNS = [
         "diagonal-bilstm-binarized-mnist", "PixelRNN Table 4"),
     Run("lab-pixelcnn", "lab/binarized-mnist/pixelcnn", "binarized_mnist.npz", "pixelcnn-lab-binarized-mnist",
         "MNIST lab"),
+    *[Run(f"seed4-pixelcnn-pp{variant}", f"seed/cifar10-4class/pixelcnn-pp{variant}", "cifar10.npz",
+          f"pixelcnn-pp-cifar10-4class{variant}", "seed report, 4 classes") for variant in ("", "-onehot", "-film")],
 ]
 
 
@@ -135,101 +133,6 @@ def restore(runs: list[Run], runs_root: Path) -> None:
             print(f"restored {run.folder} into {folder}")
 
 
-def ship(run: Run, runs_root: Path, data_root: Path, check_images: int = 500) -> Path:
-    """Export the run's best checkpoint into the package, with its exact test NLL, check figure and card."""
-    from pixelrnn.checkpoint import load_checkpoint
-    from pixelrnn.evaluate import evaluate, stored_data_config
-    from pixelrnn.export import export_model, model_card
-    from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, MODELS_DIR
-    from pixelrnn.training.recipes import get_recipe
-
-    checkpoint = runs_root / run.folder / "best.pt"
-    recipe = get_recipe(run.recipe)
-    data = replace(stored_data_config(load_checkpoint(checkpoint)), path=str(data_root / run.data_file))
-    test = evaluate(checkpoint, "test", data, device="cpu").result
-    check = evaluate(checkpoint, "test", replace(data, max_test_images=check_images), device="cpu").result
-    folder = export_model(checkpoint, MODELS_DIR / run.pretrained)
-    config = json.loads((folder / CONFIG_NAME).read_text())
-    config["data"]["config"]["path"] = None  # the user's copy: --data-path
-    config["parameters"] = sum(int(math.prod(shape)) for shape in _weight_shapes(folder))
-    command = f"pixelrnn train --recipe {recipe.key} --data-path {run.data_file} --device cpu"
-    config["pretrained"] = {
-        "recipe": recipe.key, "source": recipe.source, "source_short": run.table, "row": recipe.row,
-        "paper_figure": recipe.target, "unit": recipe.unit, "data": recipe.data["name"],
-        "test": _figures(test), "check": _figures(check), "compute": _compute(runs_root / run.folder),
-        "command": command, "planned_epochs": recipe.train.get("epochs")}
-    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-    (folder / CARD_NAME).write_text(model_card(config, _figures(test)) + _card_section(config))
-    for path in folder.iterdir():
-        path.chmod(0o644)
-    _sample_grid(run)
-    print(f"shipped {run.pretrained}: {_figures(test)}")
-    return folder
-
-
-def _sample_grid(run: Run) -> None:
-    """16 samples of the shipped model, drawn by ``pixelrnn sample NAME``, as the page's picture."""
-    out = STATE / run.folder / "samples.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pixelrnn", "sample", run.pretrained, "-n", "16", "--seed", "0",
-                    "--device", "cpu", "--out", str(out)], check=True)
-    out.with_suffix(".npz").unlink(missing_ok=True)
-
-
-def _figures(result) -> dict[str, float]:
-    return {"nats_per_image": result.nats_per_image, "bits_per_dim": result.bits_per_dim,
-            "num_images": result.num_images}
-
-
-def _weight_shapes(folder: Path) -> list[tuple[int, ...]]:
-    from safetensors import safe_open
-
-    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
-        return [tuple(weights.get_slice(name).get_shape()) for name in weights.keys()]  # noqa: SIM118
-
-
-def _compute(folder: Path) -> dict[str, object]:
-    """Training time from metrics.jsonl (gaps over 10 minutes, i.e. pauses between sessions, left out)."""
-    lines = read_metrics(folder)
-    times = [line["time"] for line in lines]
-    seconds = sum(later - earlier for earlier, later in pairwise(times) if later - earlier < 600)
-    epochs = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
-    return {"cpu_hours": round(seconds / 3600, 2), "machine": _machine(), "threads": 1, "epochs": epochs,
-            "date": datetime.date.today().isoformat()}
-
-
-def _machine() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown CPU"
-
-
-def _card_section(config: dict) -> str:
-    info, compute = config["pretrained"], config["pretrained"]["compute"]
-    figure = "none stated" if info["paper_figure"] is None else f"{info['paper_figure']:.2f} {info['unit']}"
-    return f"""
-## Reproduction
-
-- Row: {info['source']}, {info['row']} — the paper's (report's) figure: {figure}.
-- Recipe: `{info['recipe']}` (`pixelrnn recipes {info['recipe'].split('@')[0]}` lists every setting).
-- Data: {info['data']}, the test split's {info['test']['num_images']:,} images; pass your copy with `--data-path`.
-- Measured: `pixelrnn eval NAME --data-path …` gives {info['test']['nats_per_image']:.4f} nats/image =
-  {info['test']['bits_per_dim']:.5f} bits/dim; the first {info['check']['num_images']} test images give
-  {info['check']['nats_per_image']:.4f} nats/image (checked by the test suite).
-- Compute: {compute['cpu_hours']} CPU hours, {_epochs(info)}, {compute['threads']} thread of an
-  {compute['machine']}, {compute['date']}.
-- Command: `{info['command']}`
-"""
-
-
-def _epochs(info: dict) -> str:
-    """``N epochs``, or ``N of M epochs (unfinished)`` for a model shipped before its run ended."""
-    done, planned = info["compute"]["epochs"], info.get("planned_epochs", info["compute"]["epochs"])
-    return f"{done} epoch{'s' * (done != 1)}" if done >= planned else f"{done} of {planned} epochs (unfinished)"
-
-
 def page(runs: list[Run], runs_root: Path) -> None:
     """Rewrite the table between the markers of docs/reproduction.md from the shipped models and kept metrics."""
     from pixelrnn.pretrained import available
@@ -243,7 +146,7 @@ def page(runs: list[Run], runs_root: Path) -> None:
         model = shipped.get(run.pretrained)
         if model is not None:
             compute = model.info["compute"]
-            ours = f"**{model.test_figure()}** (test)"
+            ours = f"**{model.test_figure()}** (test){_classification_note(model.info.get('conditional'))}"
             cost = f"{compute['cpu_hours']} CPU h, {_epochs(model.info)}, {compute['machine']}"
             name = f"`{run.pretrained}`"
         elif (STATE / run.folder / "last.pt").is_file():
@@ -256,6 +159,11 @@ def page(runs: list[Run], runs_root: Path) -> None:
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     PAGE.write_text(text[:start] + "\n" + "\n".join(rows) + "\n" + text[end:])
     print(f"rewrote the table of {PAGE.relative_to(REPO)}")
+
+
+def _classification_note(figures: dict | None) -> str:
+    """``; classification accuracy 0.61, FID 12.3`` for a class-conditional model (else nothing)."""
+    return "" if figures is None else f"; classification accuracy {figures['accuracy']:.3f}, FID {figures['fid']:.1f}"
 
 
 def _progress(kept: Path, recipe) -> str:
@@ -298,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         restore(runs, args.runs_root)
     elif args.action == "ship":
         for run in runs:
-            ship(run, args.runs_root, args.data_root)
+            ship(run, args.runs_root, args.data_root, STATE)
     else:
         page(runs, args.runs_root)
     return 0

@@ -66,6 +66,30 @@ def test_digits_cuts_and_no_validation():
     assert dataset.valid.images.shape == (0, 1, 8, 8)
 
 
+def test_classes_keep_those_labels_in_every_split_relabelled_in_the_order_given():
+    everything = load_dataset(DataConfig(name="digits", valid_fraction=0.0))
+    kept = load_dataset(DataConfig(name="digits", valid_fraction=0.0, classes=[7, 2]))
+    assert kept.num_classes == 2
+    for split in ("train", "test"):
+        whole, part = getattr(everything, split), getattr(kept, split)
+        sevens, twos = whole.images[whole.labels == 7], whole.images[whole.labels == 2]
+        assert torch.equal(part.images[part.labels == 0], sevens) and torch.equal(part.images[part.labels == 1], twos)
+        assert len(part) == len(sevens) + len(twos)
+    held = load_dataset(DataConfig(name="digits", classes=[7, 2]))  # the validation split comes from those images
+    assert set(held.valid.labels.tolist()) == {0, 1} and len(held.train) + len(held.valid) == len(kept.train)
+
+
+def test_classes_that_a_data_set_lacks_or_repeats_are_one_line_errors(tmp_path):
+    _raises(DataError, "has labels 0-9: it has no class 10, 12", load_dataset,
+            DataConfig(name="digits", classes=[3, 10, 12]))
+    _raises(ConfigError, "distinct labels", load_dataset, DataConfig(name="digits", classes=[1, 1]))
+    _raises(ConfigError, "distinct labels", load_dataset, DataConfig(name="digits", classes=[-1]))
+    images = np.random.default_rng(0).integers(0, 2, (6, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "unlabelled.npz", x_train=images, x_test=images)
+    _raises(DataError, "has no class labels: it has no class 0", load_dataset,
+            DataConfig(name="npz", path=str(tmp_path / "unlabelled.npz"), classes=[0]))
+
+
 def test_unknown_data_set_is_a_config_error():
     _raises(ConfigError, "unknown data set 'imagenet'", load_dataset, DataConfig(name="imagenet"))
 
@@ -485,3 +509,14 @@ def test_iterated_flips_are_reproducible_and_resume_exactly():
 def test_image_split_checks_dtypes():
     _raises(DataError, "uint8", ImageSplit, torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.int64))
     _raises(DataError, "int64", ImageSplit, torch.zeros(2, 1, 2, 2, dtype=torch.uint8), torch.zeros(3))
+
+
+def test_the_classes_flag_collects_every_label_given():
+    import argparse
+
+    from pixelrnn.cli.common import add_data_flags, data_config_of
+
+    parser = argparse.ArgumentParser()
+    add_data_flags(parser, "digits")
+    assert data_config_of(parser.parse_args(["--classes", "3", "--classes", "0", "5"])).classes == [3, 0, 5]
+    assert data_config_of(parser.parse_args([])).classes == []

@@ -12,6 +12,7 @@ from pixelrnn.cli import main
 from pixelrnn.config import DataConfig, ModelConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.models import PRESETS, model_config
+from pixelrnn.run_folder import read_metrics
 from pixelrnn.training.recipes import RECIPES, get_recipe, recipe_settings
 
 PAPER_ROWS = {  # the rows the issue asks for, with the papers' figures
@@ -79,6 +80,25 @@ def test_train_with_a_recipe_records_it_and_the_flags_given_win(tmp_path, capsys
     assert (model.num_layers, model.hidden_channels, model.skip_connections) == (1, 4, True)
     data = DataConfig(**checkpoint["data"]["config"])
     assert (data.name, data.binarize) == ("binarized_mnist", "fixed")
+
+
+def test_a_class_conditional_recipe_trains_on_its_classes_only(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    arrays = {f"x_{split}": rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+              for split, count in (("train", 40), ("test", 20))}
+    arrays |= {f"y_{split}": np.arange(count) % 10 for split, count in (("train", 40), ("test", 20))}
+    np.savez_compressed(tmp_path / "cifar.npz", **arrays)
+    run_dir = tmp_path / "run"
+    assert main(["train", "--recipe", "seed/cifar10-4class/pixelcnn-pp-film", "--data-path",
+                 str(tmp_path / "cifar.npz"), "--run-dir", str(run_dir), "--hidden-channels", "4", "--epochs", "1",
+                 "--batch-size", "4", "--sample-every", "0", "--device", "cpu"]) == 0
+    assert "conditioned on the labels" in capsys.readouterr().out
+    checkpoint = load_checkpoint(run_dir / "last.pt")
+    model = ModelConfig(**checkpoint["model_config"])
+    assert (model.num_classes, model.conditioning, model.num_mixtures) == (4, "film", 5)
+    assert checkpoint["data"]["config"]["classes"] == [0, 1, 2, 3]
+    valid = next(line for line in read_metrics(run_dir) if line.get("kind") == "test")
+    assert valid["num_images"] == 8  # test labels 0-3 of 0, 1, …, 9, 0, 1, …: 8 of the 20 images
 
 
 def test_recipes_command_and_its_errors(capsys):

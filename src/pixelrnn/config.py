@@ -51,6 +51,9 @@ class DataConfig:
         hflip: random horizontal flips of training images.
         max_train_images: keep only the first N training images (None: all).
         max_test_images: keep only the first N test images (None: all).
+        classes: keep only the images of these labels, in every split, relabelled 0 … K − 1 in the order given
+            (``[0, 1, 2, 3]``: CIFAR-10's airplane, automobile, bird and cat as classes 0–3); empty: every image.
+            A model conditioned on such a data set has K classes.
     """
 
     name: str = "digits"
@@ -62,9 +65,12 @@ class DataConfig:
     hflip: bool = False
     max_train_images: int | None = None
     max_test_images: int | None = None
+    classes: list[int] = dataclasses.field(default_factory=list)
 
     def validate(self) -> None:
         _check_choice("data set", self.name, DATASETS)
+        if any(label < 0 for label in self.classes) or len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"classes must be distinct labels >= 0, got {self.classes}")
         _check_choice("binarization", self.binarize, BINARIZATIONS)
         if not 0.0 <= self.valid_fraction < 1.0:
             raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")

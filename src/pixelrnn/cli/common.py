@@ -110,7 +110,8 @@ TRAIN_FIELDS = ("epochs", "max_steps", "batch_size", "eval_batch_size", "optimiz
 
 # argparse destination → DataConfig field, from the config's flag names (``--data-path`` → ``path``)
 DATA_FLAGS = {FLAG_NAMES[DataConfig].get(field, field).replace("-", "_"): field for field in
-              ("name", "path", "binarize", "valid_fraction", "seed", "max_train_images", "max_test_images")}
+              ("name", "path", "binarize", "valid_fraction", "seed", "max_train_images", "max_test_images",
+               "classes")}
 
 
 def add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -131,6 +132,9 @@ def add_data_flags(parser: argparse.ArgumentParser, default: str | None) -> None
     group.add_argument("--max-test-images", type=positive_int,
                        help="use only the first N test images, in file order, and at most N validation images "
                             "(default: all); a test NLL over a part is not the paper's number: a warning says so")
+    group.add_argument("--classes", type=int, nargs="+", action="extend", metavar="LABEL",
+                       help="keep only the images of these labels, relabelled 0 … K-1 in this order (e.g. "
+                            "--classes 0 1 2 3: CIFAR-10's first four classes; default: every image)")
 
 
 # help and type of the optimisation flags; the default shown is TrainConfig's (a preset's own win over it)

@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
             raise PixelRNNError("--resume continues the run in --run-dir and --overwrite replaces it: give one")
         result = train(args.run_dir, resume=True, train_overrides=train_values)
     else:
-        model, data, model_overrides, config = _train_settings(args, model_overrides, train_values)
+        model, data, model_overrides, config, conditional = _train_settings(args, model_overrides, train_values)
         result = train(args.run_dir, data=data, model=model, model_overrides=model_overrides, config=config,
-                       conditional=args.conditional, overwrite=args.overwrite)
+                       conditional=conditional, overwrite=args.overwrite)
     if result.interrupted:
         _report_stop(result)
         return 128 + (result.signal_number or 2)
@@ -71,14 +71,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train_settings(args: argparse.Namespace, model_overrides: dict[str, Any],
-                    train_values: dict[str, Any]) -> tuple[str, DataConfig, dict[str, Any], TrainConfig]:
-    """(model or preset, data, model overrides, training config) of a new run: from the flags, or from
-    ``--recipe`` with the flags given winning over it (its settings are printed first)."""
+                    train_values: dict[str, Any]) -> tuple[str, DataConfig, dict[str, Any], TrainConfig, bool]:
+    """(model or preset, data, model overrides, training config, conditional) of a new run: from the flags, or
+    from ``--recipe`` with the flags given winning over it (its settings are printed first)."""
     if not args.recipe:
         data = data_config_of(args)
         data.validate()
         model = args.model or "pixelcnn-small"
-        return model, data, model_overrides, TrainConfig(**{**training_defaults(model), **train_values})
+        config = TrainConfig(**{**training_defaults(model), **train_values})
+        return model, data, model_overrides, config, args.conditional
     from pixelrnn.training.recipes import describe, get_recipe, recipe_settings
 
     recipe = get_recipe(args.recipe)
@@ -88,7 +89,7 @@ def _train_settings(args: argparse.Namespace, model_overrides: dict[str, Any],
     data, overrides, config = recipe_settings(recipe, data_fields_given(args), model_overrides, train_values)
     if is_main_process():
         print(describe(recipe), flush=True)
-    return recipe.model, data, overrides, config
+    return recipe.model, data, overrides, config, args.conditional or recipe.conditional
 
 
 def _report_stop(result: TrainResult) -> None:

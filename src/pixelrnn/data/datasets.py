@@ -237,11 +237,16 @@ def _hold_out(arrays: Arrays, count: int, seed: int) -> tuple[Arrays, Arrays]:
 
 def _assemble(name: str, config: DataConfig, train: Arrays, test: Arrays, *, num_levels: int,
               num_classes: int, valid: Arrays | None = None) -> ImageDataset:
-    """Split the validation images off ``train`` (unless given), apply the ``max_*_images`` cuts, wrap.
+    """Keep ``config.classes`` (relabelled), split the validation images off ``train`` (unless given), apply the
+    ``max_*_images`` cuts, wrap.
 
     The validation split comes from the whole training pool before ``max_train_images`` cuts the training
     split, so it does not change with that cut; ``max_test_images`` cuts the validation split too.
     """
+    if config.classes:
+        train, test = (_keep_classes(arrays, config.classes, name, num_classes) for arrays in (train, test))
+        valid = None if valid is None else _keep_classes(valid, config.classes, name, num_classes)
+        num_classes = len(config.classes)
     test_total = len(test[0])
     if valid is None:  # hold out valid_fraction of the training pool, chosen by config.seed
         num_valid = min(round(config.valid_fraction * len(train[0])), max(len(train[0]) - 1, 0))
@@ -253,6 +258,19 @@ def _assemble(name: str, config: DataConfig, train: Arrays, test: Arrays, *, num
         raise DataError(f"data set '{name}' has {len(train[0])} training and {len(test[0])} test images")
     return ImageDataset(name=name, train=_to_split(train), valid=_to_split(valid), test=_to_split(test),
                         num_levels=num_levels, num_classes=num_classes, test_total=test_total)
+
+
+def _keep_classes(arrays: Arrays, classes: list[int], name: str, num_classes: int) -> Arrays:
+    """The images whose label is in ``classes``, in file order, labelled by their place in ``classes``."""
+    missing = [label for label in classes if label >= num_classes]
+    if missing:
+        known = f"labels 0-{num_classes - 1}" if num_classes else "no class labels"
+        raise DataError(f"data set '{name}' has {known}: it has no class {', '.join(map(str, missing))}")
+    images, labels = arrays
+    kept = np.isin(labels, classes)
+    relabel = np.full(num_classes, -1, dtype=np.int64)
+    relabel[classes] = np.arange(len(classes))
+    return images[kept], relabel[labels[kept]]
 
 
 def _first(arrays: Arrays, limit: int | None) -> Arrays:

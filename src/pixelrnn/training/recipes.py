@@ -36,6 +36,8 @@ class Recipe:
         data: :class:`~pixelrnn.config.DataConfig` fields (the path is the user's: ``--data-path``).
         train: :class:`~pixelrnn.config.TrainConfig` fields, over the preset's training defaults.
         ours: what the paper does not state and we chose.
+        model_fields: changes to the preset's architecture.
+        conditional: the model is conditioned on the data set's class labels (``pixelrnn train --conditional``).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Recipe:
     train: dict[str, Any]
     ours: str
     model_fields: dict[str, Any] = field(default_factory=dict)
+    conditional: bool = False
 
     @property
     def key(self) -> str:
@@ -107,6 +110,25 @@ _LAB_OURS = ("the lab's network (7×7 mask A into 64 maps, five 7×7 mask-B laye
              "reported as the exact Bernoulli NLL in nats; ours: the two 1×1 output layers, Adam 1e-3 with a cosine "
              "schedule over 10 epochs, batch 32, clipping at norm 1, the fixed Larochelle split")
 
+SEED_FOUR_CLASSES = "the seed comparison report (this project's predecessor), CIFAR-10 classes 0-3"
+_FOUR_CLASSES = {"name": "cifar10", "classes": [0, 1, 2, 3]}  # airplane, automobile, bird, cat: 20,000 / 4,000
+_FOUR_CLASS_TRAIN = {"batch_size": 16, "epochs": 10, "schedule": "exponential", "lr_decay": 0.999995,
+                     "sample_every": 2}
+_FOUR_CLASS_OURS = ("the report's network (1 ResNet block per stage, 40 filters, 5 mixtures, label embedding) and "
+                    "its batch 16 with the rate times 0.999995 per step; ours: 10 epochs, PixelCNN++'s Adam "
+                    "(1e-3, beta 0.95/0.9995) and Polyak averaging 0.9995, the validation split (10 % of the "
+                    "training images)")
+
+
+def _four_classes(conditioning: str, row: str) -> Recipe:
+    name = "pixelcnn-pp" + ("" if conditioning == "embedding" else f"-{conditioning}")
+    ours = _FOUR_CLASS_OURS if conditioning == "embedding" else \
+        _FOUR_CLASS_OURS + f"; the fusion study's variant: {conditioning} instead of the embedding"
+    return Recipe(f"seed/cifar10-4class/{name}", 1, SEED_FOUR_CLASSES, row, None, "bits/dim", "pixelcnn-pp-small",
+                  dict(_FOUR_CLASSES), dict(_FOUR_CLASS_TRAIN), ours, {"conditioning": conditioning},
+                  conditional=True)
+
+
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in [
     _table4("PixelCNN", "pixelcnn-mnist", 81.30, 2, _TABLE4_PIXELCNN_OURS, {"epochs": 6, "schedule": "cosine"},
             hidden_channels=32, num_layers=12),
@@ -142,6 +164,9 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in [
           ("row-lstm-small", "Row LSTM (43,136 parameters)", "; our row-lstm-small has 50,784 parameters"),
           ("diagonal-bilstm-small", "Diagonal BiLSTM (32,640 parameters)",
            "; our diagonal-bilstm-small has 48,864 parameters"))],
+    _four_classes("embedding", "class-conditional PixelCNN++ (label embedding)"),
+    _four_classes("onehot", "class-conditional PixelCNN++, fusion study: one-hot bias"),
+    _four_classes("film", "class-conditional PixelCNN++, fusion study: FiLM"),
 ]}
 
 
@@ -182,7 +207,7 @@ def describe(recipe: Recipe) -> str:
                if value != getattr(TrainConfig(), key) or key in recipe.train}
     return "\n".join([
         f"recipe {recipe.key}: {recipe.source}, {recipe.row}: {_figure(recipe)}",
-        f"  model: {recipe.model} {_fields(architecture)}",
+        f"  model: {recipe.model} {_fields(architecture)}{', conditioned on the labels' * recipe.conditional}",
         f"  data: {_fields(recipe.data)}",
         f"  train: {_fields(changed)}",
         f"  ours, not the paper's: {recipe.ours}",
@@ -193,9 +218,15 @@ def table() -> str:
     """A Markdown table of every recipe: name, paper row, the paper's figure, model preset, data set."""
     lines = ["| recipe | paper, row | paper's figure | model | data |", "|---|---|---|---|---|"]
     lines += [f"| `{recipe.name}` | {recipe.source}: {recipe.row} | {_figure(recipe)} | "
-              f"`{recipe.model}`{' ' + _fields(recipe.model_fields) if recipe.model_fields else ''} | "
-              f"{recipe.data['name']} |" for recipe in RECIPES.values()]
+              f"`{recipe.model}`{' ' + _fields(recipe.model_fields) if recipe.model_fields else ''}"
+              f"{', conditional' * recipe.conditional} | {_data(recipe.data)} |" for recipe in RECIPES.values()]
     return "\n".join(lines)
+
+
+def _data(data: dict[str, Any]) -> str:
+    """``cifar10``, or ``cifar10 classes 0, 1, 2, 3`` for a recipe that keeps some classes."""
+    classes = data.get("classes")
+    return data["name"] + (f" classes {', '.join(map(str, classes))}" if classes else "")
 
 
 def _figure(recipe: Recipe) -> str:

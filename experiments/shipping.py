@@ -1,0 +1,152 @@
+"""Ship a finished reproduction run: exact test NLL, export into the package, model card, sample grid; and, for a
+class-conditional run, its likelihood-classification accuracy and FID (``reproduce.py ship RUN``).
+
+A shipped model's ``config.json`` keeps under ``pretrained`` what the card, ``pixelrnn pretrained`` and the results
+page show: the recipe and paper row, the test NLL over the whole test split, the check figure the test suite
+re-measures on the first test images, and the compute used.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import platform
+import subprocess
+import sys
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pixelrnn.run_folder import read_metrics
+
+if TYPE_CHECKING:
+    from reproduce import Run
+
+FID_SAMPLES = 1000  # images drawn for a conditional model's FID (compare FIDs at equal N only)
+SAMPLES_PER_CLASS = 25
+
+
+def ship(run: Run, runs_root: Path, data_root: Path, state: Path, check_images: int = 500) -> Path:
+    """Export the run's best checkpoint into the package, with its exact test NLL, check figure and card."""
+    from pixelrnn.checkpoint import load_checkpoint
+    from pixelrnn.evaluate import evaluate, stored_data_config
+    from pixelrnn.export import export_model, model_card
+    from pixelrnn.pretrained import CARD_NAME, CONFIG_NAME, MODELS_DIR
+    from pixelrnn.training.recipes import get_recipe
+
+    checkpoint = runs_root / run.folder / "best.pt"
+    recipe = get_recipe(run.recipe)
+    data = replace(stored_data_config(load_checkpoint(checkpoint)), path=str(data_root / run.data_file))
+    test = evaluate(checkpoint, "test", data, device="cpu").result
+    check = evaluate(checkpoint, "test", replace(data, max_test_images=check_images), device="cpu").result
+    folder = export_model(checkpoint, MODELS_DIR / run.pretrained)
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["data"]["config"]["path"] = None  # the user's copy: --data-path
+    config["parameters"] = sum(int(math.prod(shape)) for shape in _weight_shapes(folder))
+    command = f"pixelrnn train --recipe {recipe.key} --data-path {run.data_file} --device cpu"
+    config["pretrained"] = {
+        "recipe": recipe.key, "source": recipe.source, "source_short": run.table, "row": recipe.row,
+        "paper_figure": recipe.target, "unit": recipe.unit, "data": recipe.data["name"],
+        "test": _figures(test), "check": _figures(check), "compute": _compute(runs_root / run.folder),
+        "command": command, "planned_epochs": recipe.train.get("epochs")}
+    if recipe.conditional:
+        config["pretrained"]["conditional"] = conditional_figures(checkpoint, data)
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    (folder / CARD_NAME).write_text(model_card(config, _figures(test)) + _card_section(config))
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    _sample_grid(run, state, per_class=recipe.conditional)
+    print(f"shipped {run.pretrained}: {_figures(test)}")
+    return folder
+
+
+def conditional_figures(checkpoint: Path, data) -> dict[str, object]:
+    """A class-conditional model's test classification (argmax of log p(x | y) + log p(y)) and its FID against
+    the test images, with features of a classifier trained on the same classes."""
+    from pixelrnn.classify import classify
+    from pixelrnn.experiments.fid import fid
+
+    result = classify(checkpoint, "test", data, device="cpu")
+    distance = fid(checkpoint, data, num_samples=FID_SAMPLES, features="classifier", device="cpu")
+    return {"accuracy": result.accuracy, "confusion": result.confusion.tolist(),
+            "bits_per_dim_per_class": result.bits_per_dim_per_class.tolist(),
+            "marginal_bits_per_dim": result.marginal_bits_per_dim, "fid": distance.value,
+            "fid_samples": distance.num_samples, "fid_reference_images": distance.num_reference,
+            "fid_classifier_accuracy": distance.classifier_accuracy}
+
+
+def _sample_grid(run: Run, state: Path, per_class: bool = False) -> None:
+    """Samples of the shipped model drawn by ``pixelrnn sample NAME`` (16, or 25 of each class, a row per class),
+    as the page's picture."""
+    out = state / run.folder / "samples.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count = ["--per-class", str(SAMPLES_PER_CLASS)] if per_class else ["-n", "16"]
+    subprocess.run([sys.executable, "-m", "pixelrnn", "sample", run.pretrained, *count, "--seed", "0",
+                    "--device", "cpu", "--out", str(out)], check=True)
+    out.with_suffix(".npz").unlink(missing_ok=True)
+
+
+def _figures(result) -> dict[str, float]:
+    return {"nats_per_image": result.nats_per_image, "bits_per_dim": result.bits_per_dim,
+            "num_images": result.num_images}
+
+
+def _weight_shapes(folder: Path) -> list[tuple[int, ...]]:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        return [tuple(weights.get_slice(name).get_shape()) for name in weights.keys()]  # noqa: SIM118
+
+
+def _compute(folder: Path) -> dict[str, object]:
+    """Training time from metrics.jsonl (gaps over 10 minutes, i.e. pauses between sessions, left out)."""
+    lines = read_metrics(folder)
+    times = [line["time"] for line in lines]
+    seconds = sum(later - earlier for earlier, later in pairwise(times) if later - earlier < 600)
+    epochs = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
+    return {"cpu_hours": round(seconds / 3600, 2), "machine": _machine(), "threads": 1, "epochs": epochs,
+            "date": datetime.date.today().isoformat()}
+
+
+def _machine() -> str:
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def _card_section(config: dict) -> str:
+    info, compute = config["pretrained"], config["pretrained"]["compute"]
+    figure = "none stated" if info["paper_figure"] is None else f"{info['paper_figure']:.2f} {info['unit']}"
+    return f"""
+## Reproduction
+
+- Row: {info['source']}, {info['row']} — the paper's (report's) figure: {figure}.
+- Recipe: `{info['recipe']}` (`pixelrnn recipes {info['recipe'].split('@')[0]}` lists every setting).
+- Data: {info['data']}, the test split's {info['test']['num_images']:,} images; pass your copy with `--data-path`.
+- Measured: `pixelrnn eval NAME --data-path …` gives {info['test']['nats_per_image']:.4f} nats/image =
+  {info['test']['bits_per_dim']:.5f} bits/dim; the first {info['check']['num_images']} test images give
+  {info['check']['nats_per_image']:.4f} nats/image (checked by the test suite).
+- Compute: {compute['cpu_hours']} CPU hours, {_epochs(info)}, {compute['threads']} thread of an
+  {compute['machine']}, {compute['date']}.
+- Command: `{info['command']}`
+{_conditional_lines(info.get("conditional"))}"""
+
+
+def _conditional_lines(figures: dict | None) -> str:
+    """The card's lines on a class-conditional model's classification and FID (nothing for another model)."""
+    if figures is None:
+        return ""
+    return (f"- Classification of the test images by likelihood (`pixelrnn classify NAME`): accuracy "
+            f"{figures['accuracy']:.4f}.\n- FID of {figures['fid_samples']:,} samples against the "
+            f"{figures['fid_reference_images']:,} test images, with the features of a classifier trained on the "
+            f"same classes (test accuracy {figures['fid_classifier_accuracy']:.3f}): {figures['fid']:.2f}.\n")
+
+
+def _epochs(info: dict) -> str:
+    """``N epochs``, or ``N of M epochs (unfinished)`` for a model shipped before its run ended."""
+    done, planned = info["compute"]["epochs"], info.get("planned_epochs", info["compute"]["epochs"])
+    return f"{done} epoch{'s' * (done != 1)}" if done >= planned else f"{done} of {planned} epochs (unfinished)"
