@@ -131,9 +131,36 @@ def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
     RowLSTM(8, 4)(inputs)
     assert calls == [(2, 16, 7)] * 5  # one step per row, a whole row (4 gates × h, W) at once
     calls.clear()
-    DiagonalBiLSTM(8, 4)(inputs)
+    diagonal = DiagonalBiLSTM(8, 4)
+    diagonal.hand_written_backward = False  # the LSTM's own recurrence loops the same way without cell_step
+    diagonal(inputs)
     rows_per_step = [1, 2, 3, 4, 5, 5, 5, 4, 3, 2, 1]  # a step per diagonal, over the rows it reaches only
     assert calls == [(2, 16, rows, 2) for rows in rows_per_step]  # (directions, 4 gates × h, rows, B)
+
+
+@pytest.mark.parametrize("height,width,learned,condition", [(5, 7, True, 0), (6, 3, False, 2), (1, 4, True, 0)])
+def test_the_hand_written_backward_of_the_diagonal_lstm_is_autograds(height, width, learned, condition):
+    """The recurrence's own backward gives autograd's gradients (float64) for the input, the condition map and
+    every parameter; the forward is autograd's too."""
+    torch.manual_seed(0)
+    layer = DiagonalBiLSTM(6, 4, condition_channels=condition, learned_initial_state=learned).double()
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))  # learned initial states away from zero
+    inputs = torch.randn(3, 6, height, width, dtype=torch.float64, requires_grad=True)
+    extra = torch.randn(3, condition, height, width, dtype=torch.float64, requires_grad=True) if condition else None
+    weights = torch.randn(3, 4, height, width, dtype=torch.float64)
+    results = []
+    for hand_written in (True, False):
+        layer.hand_written_backward = hand_written
+        out = layer(inputs, extra)
+        tensors = [inputs, *([extra] if condition else []), *layer.parameters()]
+        results.append((out, torch.autograd.grad((out * weights).sum(), tensors)))
+    (out, grads), (reference, reference_grads) = results
+    assert torch.allclose(out, reference, rtol=0, atol=1e-12)
+    for grad, expected in zip(grads, reference_grads, strict=True):
+        assert torch.allclose(grad, expected, rtol=1e-10, atol=1e-12)
+    assert all(grad.abs().sum() > 0 for grad in grads)  # every gradient is exercised
 
 
 def test_the_diagonal_bilstm_multiplies_only_at_pixels_never_on_the_skew_padding():

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pixelrnn.nn.diagonal_lstm_recurrence import DiagonalLSTMRecurrence, rows_to_the_left
 from pixelrnn.nn.recurrent_cell import SteppedLayer, condition_conv, gate_conv, initial_state, with_condition_check
 
 
@@ -105,6 +106,7 @@ class DiagonalBiLSTM(SteppedLayer):
         self.condition_to_state = condition_conv(condition_channels, 2 * self.gates)
         self.initial_state = initial_state(learned_initial_state, 2, hidden, cell)
         self.shift_right_to_left = True  # only tests turn it off, to show that the shift is what keeps causality
+        self.hand_written_backward = True  # the LSTM's recurrence; tests turn it off to compare it with autograd's
 
     def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, height, width = inputs.shape
@@ -114,6 +116,11 @@ class DiagonalBiLSTM(SteppedLayer):
         state_weight = self.state_to_state.transpose(1, 2)  # (2, G·h, 2h): [above | left]
         weight = torch.cat([input_weight, state_weight], dim=2)  # (2, G·h, C' + 2h): [pixel | above | left]
         start_hidden, start_memory = self._initial_rows(batch, inputs)  # 2 × (2, h, 1, B)
+        if self.cell == "lstm" and self.hand_written_backward and torch.is_grad_enabled() and not self.compiled \
+                and not torch.is_autocast_enabled(inputs.device.type):  # training in float32 / float64
+            states = DiagonalLSTMRecurrence.apply(pixels, weight, bias, start_hidden, start_memory, schedule.steps,
+                                                  batch).view(2, self.hidden, height * width, batch)
+            return self._raster_order(states, schedule, batch, height, width)
         hidden = memory = inputs.new_zeros(2, self.hidden, 0, batch)  # (2, h, rows, B): the previous diagonal
         states = []
         step_pixels = pixels.split([rows * batch for rows, _ in schedule.steps], dim=2)  # backward: one cat
@@ -121,7 +128,7 @@ class DiagonalBiLSTM(SteppedLayer):
             # hidden_rows[:, :, k] is row previous_lo − 1 + k: the row above the first, the previous rows, a new row
             hidden_rows = torch.cat([start_hidden, hidden, start_hidden], dim=2)  # (2, h, n' + 2, B)
             above, left = hidden_rows[:, :, advance:advance + rows], hidden_rows[:, :, advance + 1:advance + 1 + rows]
-            left_memory = left if self.cell == "gru" else _rows_to_the_left(memory, start_memory, advance, rows)
+            left_memory = left if self.cell == "gru" else rows_to_the_left(memory, start_memory, advance, rows)
             step_pixel = step_pixel.view(2, -1, rows, batch)  # (2, C', n, B)
             if self.cell == "lstm":  # one product: input-to-state, state-to-state and the bias
                 reads = torch.cat([step_pixel, above, left], dim=1).view(2, -1, rows * batch)  # (2, C' + 2h, n·B)
@@ -133,9 +140,14 @@ class DiagonalBiLSTM(SteppedLayer):
                     2, -1, rows, batch)
             hidden, memory = self.cell_update(self.cell, gates, from_state, left, left_memory)  # 2 × (2, h, n, B)
             states.append(hidden)
-        states.append(inputs.new_zeros(2, self.hidden, 1, batch).to(hidden.dtype))  # position H·W: zeros
-        diagonal = torch.cat(states, dim=2)  # (2, h, H·W + 1, B), diagonal order
-        writes = schedule.writes.to(inputs.device)
+        return self._raster_order(torch.cat(states, dim=2), schedule, batch, height, width)
+
+    def _raster_order(self, states: torch.Tensor, schedule: DiagonalSchedule, batch: int, height: int,
+                      width: int) -> torch.Tensor:
+        """The sum of both directions' (2, h, H·W, B) states, diagonal order, as a (B, h, H, W) map."""
+        zeros = states.new_zeros(2, self.hidden, 1, batch)  # position H·W: zeros
+        diagonal = torch.cat([states, zeros], dim=2)  # (2, h, H·W + 1, B)
+        writes = schedule.writes.to(states.device)
         out = diagonal[0].index_select(1, writes[0]) + diagonal[1].index_select(1, writes[1])  # (h, H·W, B)
         return out.permute(2, 0, 1).reshape(batch, self.hidden, height, width)
 
@@ -166,13 +178,3 @@ class DiagonalBiLSTM(SteppedLayer):
         hidden, memory = (torch.stack(states).to(like.dtype).view(2, -1, 1, 1).expand(-1, -1, -1, batch)
                           for states in zip(*pairs, strict=True))
         return hidden, memory
-
-
-def _rows_to_the_left(previous: torch.Tensor, start: torch.Tensor, advance: int, rows: int) -> torch.Tensor:
-    """The previous diagonal's (2, h, n', B) state at the pixels left of this diagonal's rows: (2, h, n, B).
-
-    The first previous row is dropped when this diagonal starts one row lower (``advance``); a row that starts
-    on this diagonal reads ``start`` (2, h, 1, B), the state left of column 0.
-    """
-    kept = previous[:, :, advance:]
-    return kept if kept.shape[2] == rows else torch.cat([kept, start], dim=2)
