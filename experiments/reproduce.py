@@ -53,12 +53,14 @@ class Run:
 RUNS = [
     Run("table4-pixelcnn", "pixelrnn/table4/pixelcnn", "binarized_mnist.npz", "pixelcnn-binarized-mnist",
         "PixelRNN Table 4"),
-    Run("seed-pixelcnn-small", "seed/cifar10/pixelcnn-small", "cifar10.npz", "pixelcnn-small-cifar10",
-        "seed report"),
+    Run("table4-row-lstm", "pixelrnn/table4/row-lstm", "binarized_mnist.npz", "row-lstm-binarized-mnist",
+        "PixelRNN Table 4"),
     Run("table4-diagonal-bilstm", "pixelrnn/table4/diagonal-bilstm", "binarized_mnist.npz",
         "diagonal-bilstm-binarized-mnist", "PixelRNN Table 4"),
     Run("lab-pixelcnn", "lab/binarized-mnist/pixelcnn", "binarized_mnist.npz", "pixelcnn-lab-binarized-mnist",
         "MNIST lab"),
+    *[Run(f"seed-{preset}", f"seed/cifar10/{preset}", "cifar10.npz", f"{preset}-cifar10", "seed report")
+      for preset in ("pixelcnn-small", "row-lstm-small", "diagonal-bilstm-small")],
     *[Run(f"seed4-pixelcnn-pp{variant}", f"seed/cifar10-4class/pixelcnn-pp{variant}", "cifar10.npz",
           f"pixelcnn-pp-cifar10-4class{variant}", "seed report, 4 classes") for variant in ("", "-onehot", "-film")],
 ]

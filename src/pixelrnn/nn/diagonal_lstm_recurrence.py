@@ -3,8 +3,8 @@
 At the MNIST size (h = 16) a diagonal step is a handful of small products and element-wise operations, and
 autograd's bookkeeping (a graph node per operation, the views and concatenations it records and replays) costs
 about as much as the arithmetic. Here the forward loop records nothing: it keeps, per position, what the backward
-needs — the step's input and neighbour columns, the four gate activations, the cell state and the cell state to
-the left — and the backward runs the loop in reverse with plain tensor operations:
+needs — the step's input and neighbour columns, the four gate activations, tanh of the cell state and the cell
+state to the left — and the backward runs the loop in reverse with plain tensor operations:
 
     c = f ⊙ c_left + i ⊙ g,  h = o ⊙ tanh(c)   (o, f, i = σ(·), g = tanh(·) of W · [pixel; above; left] + b)
     dc = dc_from_the_right + dh ⊙ o ⊙ (1 − tanh²(c)),  do = dh ⊙ tanh(c),  df = dc ⊙ c_left,  di = dc ⊙ g,
@@ -55,8 +55,9 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
             o, f, i = sigmoids.chunk(3, dim=1)  # 3 × (2, h, n·B)
             left = rows_to_the_left(previous_memory, start_memory, advance, rows).reshape(2, hidden_size, width)
             cell = torch.addcmul(f * left, i, g)
-            hidden = o * tanh(cell)
-            saved.append((block, sigmoids, g, cell, left))
+            tanh_cell = tanh(cell)
+            hidden = o * tanh_cell
+            saved.append((block, sigmoids, g, tanh_cell, left))
             hidden_steps.append(hidden)
             previous_hidden, previous_memory = (state.view(2, hidden_size, rows, batch) for state in (hidden, cell))
             column += width
@@ -80,11 +81,10 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
             rows, advance = steps[index]
             width = rows * batch
             column -= width
-            block, sigmoids, g, cell, left = saved[index]
+            block, sigmoids, g, tanh_cell, left = saved[index]
             d_hidden = grad_hidden[:, :, column:column + width]
             d_hidden = d_hidden if carry_hidden is None else d_hidden + carry_hidden
             o, f, i = sigmoids.chunk(3, dim=1)  # 3 × (2, h, n·B)
-            tanh_cell = tanh(cell)
             d_cell = d_hidden * o * (1 - tanh_cell * tanh_cell)
             d_cell = d_cell if carry_memory is None else d_cell + carry_memory
             d_sigmoids = torch.cat([d_hidden * tanh_cell, d_cell * left, d_cell * g], dim=1) * sigmoids * (1 - sigmoids)
