@@ -129,13 +129,47 @@ def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
                         lambda *args, **kw: calls.append(args[1].shape) or original(*args, **kw))
     inputs = torch.randn(2, 8, 5, 7)  # (B, 2h, H, W)
     RowLSTM(8, 4)(inputs)
-    assert calls == [(2, 16, 7)] * 5  # one step per row, a whole row (4 gates × h, W) at once
+    assert calls == [(16, 14)] * 5  # one step per row, a whole row (4 gates × h, B·W) at once
     calls.clear()
     diagonal = DiagonalBiLSTM(8, 4)
     diagonal.hand_written_backward = False  # the LSTM's own recurrence loops the same way without cell_step
     diagonal(inputs)
     rows_per_step = [1, 2, 3, 4, 5, 5, 5, 4, 3, 2, 1]  # a step per diagonal, over the rows it reaches only
     assert calls == [(2, 16, rows, 2) for rows in rows_per_step]  # (directions, 4 gates × h, rows, B)
+
+
+@pytest.mark.parametrize("cell,kernel,learned,condition", [("lstm", 3, True, 0), ("gru", 5, False, 2)])
+def test_the_row_lstm_is_a_row_by_row_convolution(cell, kernel, learned, condition):
+    """The Row LSTM's one-product steps equal the textbook loop: a 1×k Conv1d over the previous row's state, the
+    cell update of (B, G·h, W) pre-activations (float64, outputs and gradients)."""
+    torch.manual_seed(0)
+    layer = RowLSTM(6, 4, kernel, cell=cell, condition_channels=condition, learned_initial_state=learned).double()
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    inputs = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
+    extra = torch.randn(3, condition, 5, 7, dtype=torch.float64) if condition else None
+
+    def textbook() -> torch.Tensor:
+        from_input = recurrent_cell.with_condition(layer.input_to_state(inputs), layer.condition_to_state, extra)
+        hidden = memory = torch.zeros(3, 4, 7, dtype=torch.float64)
+        if learned:
+            hidden = hidden + layer.initial_state.hidden[0][:, None]
+            memory = memory + layer.initial_state.memory[0][:, None]
+        rows = []
+        for row in range(5):
+            hidden, memory = recurrent_cell.cell_step(cell, from_input[:, :, row], layer.state_to_state(hidden),
+                                                      hidden, memory)
+            rows.append(hidden)
+        return torch.stack(rows, dim=2)
+
+    weights = torch.randn(3, 4, 5, 7, dtype=torch.float64)
+    tensors = [inputs, *layer.parameters()]
+    out, reference = layer(inputs, extra), textbook()
+    assert torch.allclose(out, reference, rtol=0, atol=1e-12)
+    for grad, expected in zip(torch.autograd.grad((out * weights).sum(), tensors),
+                              torch.autograd.grad((reference * weights).sum(), tensors), strict=True):
+        assert torch.allclose(grad, expected, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("height,width,learned,condition", [(5, 7, True, 0), (6, 3, False, 2), (1, 4, True, 0)])
