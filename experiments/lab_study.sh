@@ -13,10 +13,10 @@ PIXELRNN=${PIXELRNN:-pixelrnn}
 DATA=${DATA:-../shared/data/binarized_mnist.npz}
 RUNS=${RUNS:-$HOME/pixelrnn-runs/lab-study}
 OUT=${OUT:-reproduction/lab-study}
-# the budget of every point: 2 epochs over the first 10,000 training images (20,000 images seen)
-read -r -a BUDGET <<< "${BUDGET:---max-train-images 10000 --epochs 2}"
+# the budget of every point: one epoch over the first 20,000 training images (one validation pass, then the test)
+read -r -a BUDGET <<< "${BUDGET:---max-train-images 20000 --epochs 1}"
 RECIPE=(--data binarized_mnist --data-path "$DATA" --optimizer adam --lr 0.001 --schedule cosine --batch-size 32
-        --grad-clip 1 --sample-every 2 --seed 0 --device cpu "${BUDGET[@]}")
+        --grad-clip 1 --sample-every 1 --seed 0 --device cpu "${BUDGET[@]}")
 
 layers() {
     $PIXELRNN sweep "${RECIPE[@]}" --model pixelcnn-lab --grid model.layers=1,3,5 --sweep-dir "$RUNS/layers"
