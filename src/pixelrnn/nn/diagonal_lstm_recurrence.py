@@ -89,7 +89,8 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
             d_cell = d_cell if carry_memory is None else d_cell + carry_memory
             d_sigmoids = torch.cat([d_hidden * tanh_cell, d_cell * left, d_cell * g], dim=1) * sigmoids * (1 - sigmoids)
             d_gates = torch.cat([d_sigmoids, d_cell * i * (1 - g * g)], dim=1)  # (2, 4h, n·B)
-            grad_weight.baddbmm_(d_gates, block.transpose(1, 2))
+            # out of place: FlopCounterMode (pixelrnn bench --mfu) does not count the in-place baddbmm_
+            grad_weight = torch.baddbmm(grad_weight, d_gates, block.transpose(1, 2))
             grad_bias += d_gates.sum(dim=2, keepdim=True)
             d_reads = torch.bmm(weight.transpose(1, 2), d_gates)  # (2, C' + 2h, n·B)
             grad_pixel_steps.append(d_reads[:, :channels])
