@@ -37,6 +37,7 @@ PAGE = REPO / "docs" / "reproduction.md"
 BEGIN, END = "<!-- runs:begin -->", "<!-- runs:end -->"
 RESUME_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt")
 PAGE_FILES = ("config.json", "metrics.jsonl", "loss_curve.png")
+MAX_KEPT_BYTES = 4 * 2**20  # a checkpoint larger than this (weights + optimizer + averages) is not committed
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,15 @@ def save_state(runs: list[Run], runs_root: Path) -> None:
             continue
         kept.mkdir(parents=True, exist_ok=True)
         names = PAGE_FILES if _finished(folder) else (*RESUME_FILES, "loss_curve.png")
+        too_large = [name for name in names if (folder / name).is_file() and name.endswith(".pt")
+                     and (folder / name).stat().st_size > MAX_KEPT_BYTES]
+        names = tuple(name for name in names if name not in too_large)
         for name in names:
             if (folder / name).is_file():
                 shutil.copy2(folder / name, kept / name)
+        if too_large:
+            print(f"{run.folder}: {', '.join(too_large)} over {MAX_KEPT_BYTES // 2**20} MiB, not kept: the run resumes "
+                  f"only where {folder} survives")
         for name in set(RESUME_FILES) - set(names):
             (kept / name).unlink(missing_ok=True)
         samples = sorted((folder / "samples").glob("epoch_*.png"))
