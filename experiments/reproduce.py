@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import background
-from shipping import _epochs, ship
+from shipping import epochs_text, ship
 
 from pixelrnn.run_folder import read_metrics
 
@@ -156,7 +156,7 @@ def page(runs: list[Run], runs_root: Path) -> None:
         if model is not None:
             compute = model.info["compute"]
             ours = f"**{model.test_figure()}** (test){_classification_note(model.info.get('conditional'))}"
-            cost = f"{compute['cpu_hours']} CPU h, {_epochs(model.info)}, {compute['machine']}"
+            cost = f"{compute['cpu_hours']} CPU h, {epochs_text(model.info)}, {compute['machine']}"
             name = f"`{run.pretrained}`"
         elif (STATE / run.folder / "last.pt").is_file():
             ours, cost, name = _progress(STATE / run.folder, recipe), "unfinished (resumes from reproduction/)", "—"

@@ -38,7 +38,7 @@ def ship(run: Run, runs_root: Path, data_root: Path, state: Path, check_images: 
 
     checkpoint = runs_root / run.folder / "best.pt"
     recipe = get_recipe(run.recipe)
-    data = replace(stored_data_config(load_checkpoint(checkpoint)), path=str(data_root / run.data_file))
+    data = stored_data_config(load_checkpoint(checkpoint), str(data_root / run.data_file))
     test = evaluate(checkpoint, "test", data, device="cpu").result
     check = evaluate(checkpoint, "test", replace(data, max_test_images=check_images), device="cpu").result
     folder = export_model(checkpoint, MODELS_DIR / run.pretrained)
@@ -130,7 +130,7 @@ def _card_section(config: dict) -> str:
 - Measured: `pixelrnn eval NAME --data-path …` gives {info['test']['nats_per_image']:.4f} nats/image =
   {info['test']['bits_per_dim']:.5f} bits/dim; the first {info['check']['num_images']} test images give
   {info['check']['nats_per_image']:.4f} nats/image (checked by the test suite).
-- Compute: {compute['cpu_hours']} CPU hours, {_epochs(info)}, {compute['threads']} thread of an
+- Compute: {compute['cpu_hours']} CPU hours, {epochs_text(info)}, {compute['threads']} thread of an
   {compute['machine']}, {compute['date']}.
 - Command: `{info['command']}`
 {_conditional_lines(info.get("conditional"))}"""
@@ -146,7 +146,7 @@ def _conditional_lines(figures: dict | None) -> str:
             f"same classes (test accuracy {figures['fid_classifier_accuracy']:.3f}): {figures['fid']:.2f}.\n")
 
 
-def _epochs(info: dict) -> str:
+def epochs_text(info: dict) -> str:
     """``N epochs``, or ``N of M epochs (unfinished)`` for a model shipped before its run ended."""
     done, planned = info["compute"]["epochs"], info.get("planned_epochs", info["compute"]["epochs"])
     return f"{done} epoch{'s' * (done != 1)}" if done >= planned else f"{done} of {planned} epochs (unfinished)"
