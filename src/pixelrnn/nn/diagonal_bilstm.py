@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pixelrnn.nn.diagonal_lstm_recurrence import DiagonalLSTMRecurrence, rows_to_the_left
+from pixelrnn.nn.diagonal_lstm_recurrence import DiagonalLSTMRecurrence, rows_above_and_left, rows_to_the_left
 from pixelrnn.nn.recurrent_cell import SteppedLayer, condition_conv, gate_conv, initial_state, with_condition_check
 
 
@@ -125,9 +125,7 @@ class DiagonalBiLSTM(SteppedLayer):
         states = []
         step_pixels = pixels.split([rows * batch for rows, _ in schedule.steps], dim=2)  # backward: one cat
         for (rows, advance), step_pixel in zip(schedule.steps, step_pixels, strict=True):
-            # hidden_rows[:, :, k] is row previous_lo − 1 + k: the row above the first, the previous rows, a new row
-            hidden_rows = torch.cat([start_hidden, hidden, start_hidden], dim=2)  # (2, h, n' + 2, B)
-            above, left = hidden_rows[:, :, advance:advance + rows], hidden_rows[:, :, advance + 1:advance + 1 + rows]
+            above, left = rows_above_and_left(hidden, start_hidden, advance, rows)  # 2 × (2, h, n, B)
             left_memory = left if self.cell == "gru" else rows_to_the_left(memory, start_memory, advance, rows)
             step_pixel = step_pixel.view(2, -1, rows, batch)  # (2, C', n, B)
             if self.cell == "lstm":  # one product: input-to-state, state-to-state and the bias

@@ -46,8 +46,7 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
         hidden_steps, column = [], 0
         for rows, advance in steps:
             width = rows * batch
-            neighbours = torch.cat([start_hidden, previous_hidden, start_hidden], dim=2)  # (2, h, n' + 2, B)
-            above, left = neighbours[:, :, advance:advance + rows], neighbours[:, :, advance + 1:advance + 1 + rows]
+            above, left = rows_above_and_left(previous_hidden, start_hidden, advance, rows)
             block = torch.cat([pixels[:, :, column:column + width].view(2, -1, rows, batch), above, left],
                               dim=1).view(2, -1, width)  # (2, C' + 2h, n·B): [pixel | above | left]
             gates = torch.baddbmm(bias, weight, block)  # (2, 4h, n·B)
@@ -124,7 +123,22 @@ def _to_previous_diagonal(d_neighbours: torch.Tensor, d_left_memory: torch.Tenso
     return carry_hidden.reshape(2, hidden_size, -1), carry_memory.view(2, hidden_size, -1)
 
 
+def rows_above_and_left(previous: torch.Tensor, start: torch.Tensor, advance: int, rows: int,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The previous diagonal's (2, h, n', B) hidden state above and left of this diagonal's rows: 2 × (2, h, n, B).
+
+    Index k of [start, previous rows, start] is row previous_lo − 1 + k: the row above the first (or the start
+    state above row 0), the previous diagonal's rows, and the start state left of a row that begins here.
+    """
+    neighbours = torch.cat([start, previous, start], dim=2)  # (2, h, n' + 2, B)
+    return neighbours[:, :, advance:advance + rows], neighbours[:, :, advance + 1:advance + 1 + rows]
+
+
 def rows_to_the_left(previous: torch.Tensor, start: torch.Tensor, advance: int, rows: int) -> torch.Tensor:
-    """The previous diagonal's (2, h, n', B) state at the pixels left of this diagonal's rows: (2, h, n, B)."""
+    """The previous diagonal's (2, h, n', B) state at the pixels left of this diagonal's rows: (2, h, n, B).
+
+    The first previous row is dropped when this diagonal starts one row lower (``advance``); a row that starts
+    on this diagonal reads ``start`` (2, h, 1, B), the state left of column 0.
+    """
     kept = previous[:, :, advance:]
     return kept if kept.shape[2] == rows else torch.cat([kept, start], dim=2)
