@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import background
-from shipping import epochs_text, ship
+from shipping import MACHINES_FILE, epochs_text, record_machine, ship
 
 from pixelrnn.run_folder import read_metrics
 
@@ -35,8 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / "reproduction"
 PAGE = REPO / "docs" / "reproduction.md"
 BEGIN, END = "<!-- runs:begin -->", "<!-- runs:end -->"
-RESUME_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt")
-PAGE_FILES = ("config.json", "metrics.jsonl", "loss_curve.png")
+RESUME_FILES = ("config.json", "metrics.jsonl", MACHINES_FILE, "last.pt", "best.pt")
+PAGE_FILES = ("config.json", "metrics.jsonl", MACHINES_FILE, "loss_curve.png")
 MAX_KEPT_BYTES = 4 * 2**20  # a checkpoint larger than this (weights + optimizer + averages) is not committed
 
 
@@ -80,6 +80,7 @@ def train(runs: list[Run], runs_root: Path, data_root: Path) -> None:
     for run in runs:
         command = [sys.executable, "-m", "pixelrnn", "train", *_train_args(run, runs_root, data_root)]
         print("$", " ".join(command), flush=True)
+        record_machine(runs_root / run.folder)
         subprocess.run(command, check=True)
 
 
@@ -93,6 +94,7 @@ def start_background(runs: list[Run], runs_root: Path, data_root: Path) -> None:
             continue
         runs_root.mkdir(parents=True, exist_ok=True)
         worktree = background.pinned_worktree(REPO, run.folder)
+        record_machine(folder)
         pid = background.start(worktree, _train_args(run, runs_root, data_root), runs_root / f"{run.folder}.log",
                                pid_file)
         print(f"{run.folder}: started (pid {pid}, code of {worktree}, log {runs_root / run.folder}.log)")

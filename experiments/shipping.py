@@ -14,12 +14,13 @@ import math
 import platform
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pixelrnn.run_folder import read_metrics
+from pixelrnn.run_folder import read_json_lines, read_metrics
 
 if TYPE_CHECKING:
     from reproduce import Run
@@ -100,17 +101,58 @@ def _weight_shapes(folder: Path) -> list[tuple[int, ...]]:
         return [tuple(weights.get_slice(name).get_shape()) for name in weights.keys()]  # noqa: SIM118
 
 
+MACHINES_FILE = "machines.jsonl"  # a line per start or resume of the run: {"time": ..., "machine": lscpu's model}
+
+
+def record_machine(folder: Path) -> None:
+    """Append this machine to the run's ``machines.jsonl`` as it starts or resumes, so that a run spanning
+    sessions on different machines states each machine's share of the compute."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / MACHINES_FILE).open("a") as machines:
+        machines.write(json.dumps({"time": time.time(), "machine": machine_name()}) + "\n")
+
+
 def _compute(folder: Path) -> dict[str, object]:
-    """Training time from metrics.jsonl (gaps over 10 minutes, i.e. pauses between sessions, left out)."""
+    """Training time from metrics.jsonl (gaps over 10 minutes, i.e. pauses between sessions, left out), and the
+    machines that trained it: each machine's CPU hours and the epochs it finished."""
     lines = read_metrics(folder)
-    times = [line["time"] for line in lines]
-    seconds = sum(later - earlier for earlier, later in pairwise(times) if later - earlier < 600)
-    epochs = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
-    return {"cpu_hours": round(seconds / 3600, 2), "machine": _machine(), "threads": 1, "epochs": epochs,
-            "date": datetime.date.today().isoformat()}
+    starts = sorted((record["time"], record["machine"]) for record in read_json_lines(folder / MACHINES_FILE))
+    hours: dict[str, float] = {}
+    epochs: dict[str, list[int]] = {}
+    for earlier, later in pairwise(lines):
+        if later["time"] - earlier["time"] < 600:
+            name = _machine_at(starts, later["time"])
+            hours[name] = hours.get(name, 0.0) + (later["time"] - earlier["time"]) / 3600
+        if later.get("kind") == "valid":
+            epochs.setdefault(_machine_at(starts, later["time"]), []).append(later["epoch"])
+    finished = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
+    machines = [{"machine": name, "cpu_hours": round(hours[name], 2), "epochs": epochs.get(name, [])}
+                for name in sorted(hours, key=lambda name: min(epochs.get(name, [10**9])))]
+    return {"cpu_hours": round(sum(hours.values()), 2), "machine": machines_text(machines), "machines": machines,
+            "threads": 1, "epochs": finished, "date": datetime.date.today().isoformat()}
 
 
-def _machine() -> str:
+def _machine_at(starts: list[tuple[float, str]], moment: float) -> str:
+    """The machine of the last start before ``moment`` (runs older than the machine log: "unrecorded CPU")."""
+    earlier = [name for started, name in starts if started <= moment]
+    return earlier[-1] if earlier else "unrecorded CPU"
+
+
+def machines_text(machines: list[dict]) -> str:
+    """``Intel Xeon`` for one machine; ``AMD EPYC (epochs 1-3, 2.1 h) and Intel Xeon (epochs 4-8, 3.5 h)``."""
+    if len(machines) == 1:
+        return machines[0]["machine"]
+    parts = []
+    for share in machines:
+        done = share["epochs"]
+        span = "no epoch finished" if not done else f"epoch{'s' * (len(done) > 1)} " + (
+            f"{done[0]}" if len(done) == 1 else f"{done[0]}-{done[-1]}")
+        parts.append(f"{share['machine']} ({span}, {share['cpu_hours']:.1f} h)")
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def machine_name() -> str:
+    """lscpu's model name of this machine."""
     try:
         lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
         return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))

@@ -61,3 +61,31 @@ def test_a_conditional_run_ships_with_its_classification_and_fid_on_the_card_and
     assert shipping._conditional_lines(None) == ""
     assert reproduce._classification_note(figures) == \
         f"; classification accuracy {figures['accuracy']:.3f}, FID {figures['fid']:.1f}"
+
+
+def test_the_compute_of_a_run_over_two_machines_is_split_by_machine_and_pauses_left_out(tmp_path):
+    import json
+
+    import shipping
+
+    def line(epoch, step, seconds, kind="train"):
+        return {"epoch": epoch, "step": step, "time": seconds, "kind": kind, "nats_per_image": 1.0,
+                "bits_per_dim": 1.0}
+
+    # machine A trains 0-1800 s (epoch 1 ends at 1800); an hour's pause; machine B 5400-9000 s (epochs 2 and 3)
+    times = [*range(0, 1801, 300), *range(5400, 9001, 300)]
+    lines = [line(0, index, float(seconds)) for index, seconds in enumerate(times)]  # train lines
+    lines += [line(epoch, 0, float(seconds), "valid") for epoch, seconds in ((1, 1800), (2, 7200), (3, 9000))]
+    lines.sort(key=lambda record: record["time"])
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in lines))
+    (tmp_path / shipping.MACHINES_FILE).write_text(
+        json.dumps({"time": -1.0, "machine": "A"}) + "\n" + json.dumps({"time": 5000.0, "machine": "B"}) + "\n")
+    compute = shipping._compute(tmp_path)
+    assert compute["machines"] == [{"machine": "A", "cpu_hours": 0.5, "epochs": [1]},
+                                   {"machine": "B", "cpu_hours": 1.0, "epochs": [2, 3]}]
+    assert compute["epochs"] == 3 and compute["cpu_hours"] == 1.5
+    assert compute["machine"] == "A (epoch 1, 0.5 h) and B (epochs 2-3, 1.0 h)"
+    assert shipping.machines_text(compute["machines"][:1]) == "A"
+    shipping.record_machine(tmp_path / "new")
+    assert [record["machine"] for record in shipping.read_json_lines(tmp_path / "new" / shipping.MACHINES_FILE)] \
+        == [shipping.machine_name()]
