@@ -37,7 +37,7 @@ PAGE = REPO / "docs" / "reproduction.md"
 BEGIN, END = "<!-- runs:begin -->", "<!-- runs:end -->"
 RESUME_FILES = ("config.json", "metrics.jsonl", MACHINES_FILE, "last.pt", "best.pt")
 PAGE_FILES = ("config.json", "metrics.jsonl", MACHINES_FILE, "loss_curve.png")
-MAX_KEPT_BYTES = 4 * 2**20  # a checkpoint larger than this (weights + optimizer + averages) is not committed
+MAX_KEPT_BYTES = 20 * 2**20  # a checkpoint larger than this (weights + optimizer + averages) is not committed
 
 
 @dataclass(frozen=True)
