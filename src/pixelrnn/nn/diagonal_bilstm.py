@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from pixelrnn.nn.diagonal_lstm_recurrence import DiagonalLSTMRecurrence, rows_above_and_left, rows_to_the_left
+from pixelrnn.nn.position_gather import gather_positions, inverse_positions
 from pixelrnn.nn.recurrent_cell import SteppedLayer, condition_conv, gate_conv, initial_state, with_condition_check
 
 
@@ -37,12 +38,15 @@ class DiagonalSchedule:
     row); its positions follow those of the diagonals before it. ``reads``: (2, H·W) raster index of the input pixel
     read by each direction's k-th position (the right-to-left direction reads the mirrored map). ``writes``:
     (2, H·W) index, per raster output pixel, of the diagonal position that produces it; H·W stands for "zeros"
-    (row 0 of the down-shifted right-to-left direction).
+    (row 0 of the down-shifted right-to-left direction). ``reads_inverse`` (2, H·W) and ``writes_inverse``
+    (2, 1, H·W + 1): the gathers' inverses, for their backward (:mod:`pixelrnn.nn.position_gather`).
     """
 
     steps: tuple[tuple[int, int], ...]
     reads: torch.Tensor
     writes: torch.Tensor
+    reads_inverse: torch.Tensor
+    writes_inverse: torch.Tensor
 
 
 @functools.lru_cache(maxsize=32)
@@ -62,7 +66,9 @@ def diagonal_schedule(height: int, width: int, shift_right_to_left: bool = True)
     if shift_right_to_left:  # output row r of the right-to-left direction is its row r − 1; row 0 gets zeros
         below = writes[1].view(height, width)
         writes[1] = torch.cat([torch.full((1, width), height * width), below[:-1]]).flatten()
-    return DiagonalSchedule(tuple(steps), reads, writes)
+    pixels = height * width
+    writes_inverse = torch.stack([inverse_positions(order, pixels + 1, constant=pixels) for order in writes])
+    return DiagonalSchedule(tuple(steps), reads, writes, inverse_positions(reads.flatten(), pixels), writes_inverse)
 
 
 class DiagonalBiLSTM(SteppedLayer):
@@ -111,7 +117,7 @@ class DiagonalBiLSTM(SteppedLayer):
     def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, height, width = inputs.shape
         schedule = diagonal_schedule(height, width, self.shift_right_to_left)
-        pixels, input_weight = self._pixels(inputs, condition, schedule.reads.to(inputs.device))  # (2, C', H·W·B)
+        pixels, input_weight = self._pixels(inputs, condition, schedule)  # (2, C', H·W·B)
         bias = self.input_to_state.bias.view(2, self.gates, 1)
         state_weight = self.state_to_state.transpose(1, 2)  # (2, G·h, 2h): [above | left]
         weight = torch.cat([input_weight, state_weight], dim=2)  # (2, G·h, C' + 2h): [pixel | above | left]
@@ -145,16 +151,17 @@ class DiagonalBiLSTM(SteppedLayer):
         """The sum of both directions' (2, h, H·W, B) states, diagonal order, as a (B, h, H, W) map."""
         zeros = states.new_zeros(2, self.hidden, 1, batch)  # position H·W: zeros
         diagonal = torch.cat([states, zeros], dim=2)  # (2, h, H·W + 1, B)
-        writes = schedule.writes.to(states.device)
-        out = diagonal[0].index_select(1, writes[0]) + diagonal[1].index_select(1, writes[1])  # (h, H·W, B)
+        writes, inverse = schedule.writes.to(states.device), schedule.writes_inverse.to(states.device)
+        out = gather_positions(diagonal[0], 1, writes[0], inverse[0]) + \
+            gather_positions(diagonal[1], 1, writes[1], inverse[1])  # (h, H·W, B)
         return out.permute(2, 0, 1).reshape(batch, self.hidden, height, width)
 
     def _pixels(self, inputs: torch.Tensor, condition: torch.Tensor | None,
-                reads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                schedule: DiagonalSchedule) -> tuple[torch.Tensor, torch.Tensor]:
         """Each direction's input pixels in diagonal order, (2, C', H·W·B), and its input-to-state matrix
         (2, G·h, C'): the masked 1×1 convolution's (and the condition's unmasked 1×1 map's) weight.
 
-        ``reads`` (2, H·W) is each direction's order. The products are taken per step, together with the
+        ``schedule.reads`` (2, H·W) is each direction's order. The products are taken per step, together with the
         state-to-state ones, so the (2, G·h, H·W·B) pre-activations of the whole map are never stored.
         """
         channels = inputs.shape[1]
@@ -164,7 +171,8 @@ class DiagonalBiLSTM(SteppedLayer):
             inputs = torch.cat([inputs, condition], dim=1)  # (B, C + Cc, H, W)
             weight = torch.cat([weight, self.condition_to_state.weight.view(2, self.gates, -1)], dim=2)
         pixels = inputs.flatten(2).permute(1, 2, 0).contiguous()  # (C', H·W, B): a pixel's batch is one run
-        pixels = pixels.index_select(1, reads.flatten()).view(pixels.shape[0], 2, -1).transpose(0, 1)
+        reads, inverse = schedule.reads.flatten().to(inputs.device), schedule.reads_inverse.to(inputs.device)
+        pixels = gather_positions(pixels, 1, reads, inverse).view(pixels.shape[0], 2, -1).transpose(0, 1)
         return pixels, weight  # (2, C', H·W·B), (2, G·h, C')
 
     def _initial_rows(self, batch: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
