@@ -222,3 +222,19 @@ def test_resuming_an_ended_run_says_so_and_appends_nothing(tmp_path, capsys, lim
     assert "nothing to do" not in capsys.readouterr().err
     assert [line["kind"] for line in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
             ].count("test") == 1
+
+
+def test_training_and_every_command_treat_subnormal_floats_as_zero():
+    """Subnormal weights (weight decay drives a masked convolution's unused taps there) would run every operation
+    that reads them on the CPU's slow path: setup_runtime and the command line flush them to zero."""
+    from pixelrnn.cli import main
+    from pixelrnn.runtime import setup_runtime
+
+    subnormal = 1e-39  # below float32's smallest normal number, 1.18e-38
+    torch.set_flush_denormal(False)
+    assert torch.tensor([subnormal]).item() != 0
+    setup_runtime("cpu")
+    assert torch.tensor([subnormal]).item() == 0 and (torch.tensor([1e-38]) * 0.5).item() == 0
+    torch.set_flush_denormal(False)
+    assert main(["recipes"]) == 0
+    assert torch.tensor([subnormal]).item() == 0

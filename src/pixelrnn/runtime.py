@@ -57,11 +57,25 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
+def flush_denormals() -> None:
+    """Have the CPU treat subnormal floats (below 1.2e-38 in float32) as zero, for this process.
+
+    Training drives some weights towards zero (weight decay on weights that get no gradient, e.g. a masked
+    convolution's hidden taps), and once they are subnormal every operation that reads them runs on the CPU's
+    slow path: a small CIFAR-10 Row LSTM with a third of its weights subnormal after 2,000 Adam steps trained at
+    24 images/s instead of 42. Flushing them changes no likelihood by a measurable amount (such a weight adds
+    under 1e-36 to a pre-activation). No effect on GPUs or CPUs without the FTZ/DAZ modes.
+    """
+    torch.set_flush_denormal(True)
+
+
 def setup_runtime(device_name: str = "auto") -> Runtime:
-    """Set up the process: join the torchrun process group when launched by torchrun.
+    """Set up the process: subnormal floats flushed to zero (:func:`flush_denormals`); join the torchrun process
+    group when launched by torchrun.
 
     Uses NCCL on GPUs and gloo on CPUs. Without torchrun's variables, returns a one-process runtime.
     """
+    flush_denormals()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return Runtime(device=resolve_device(device_name))

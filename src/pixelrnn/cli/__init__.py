@@ -34,6 +34,7 @@ from pixelrnn.cli import (
 )
 from pixelrnn.cli import eval as evaluate
 from pixelrnn.errors import PixelRNNError
+from pixelrnn.runtime import flush_denormals
 
 # the subcommands, in the order `pixelrnn --help` lists them
 SUBCOMMANDS = {"train": train, "recipes": recipes, "pretrained": pretrained, "sweep": sweep, "eval": evaluate,
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pixelrnn`` console script; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
+    flush_denormals()  # every command: a trained model's subnormal weights would run on the CPU's slow path
     try:
         return SUBCOMMANDS[args.command].run(args)
     except PixelRNNError as error:
