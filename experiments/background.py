@@ -1,6 +1,6 @@
-"""Background training runs for ``reproduce.py start`` / ``stop``: one CPU thread each, lowest priority, from a
-git worktree pinned at a commit (so that editing the repository never changes a running job), surviving the shell
-that started them. Each run keeps ``RUN.log`` and ``RUN.pid`` beside its folder in the runs root.
+"""Background training runs for ``reproduce.py start`` / ``stop``: one CPU thread each (or ``--threads``), lowest
+priority, from a git worktree pinned at a commit (so that editing the repository never changes a running job),
+surviving the shell that started them. Each run keeps ``RUN.log`` and ``RUN.pid`` beside its folder in the runs root.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ def running_pid(pid_file: Path) -> int | None:
     return pid if "pixelrnn train" in command else None
 
 
-def start(worktree: Path, train_args: list[str], log: Path, pid_file: Path) -> int:
-    """Launch ``python -m pixelrnn train TRAIN_ARGS`` from ``worktree`` in the background; return its pid."""
-    environment = {**os.environ, "PYTHONPATH": str(worktree / "src"), "OMP_NUM_THREADS": "1",
-                   "MKL_NUM_THREADS": "1"}
+def start(worktree: Path, train_args: list[str], log: Path, pid_file: Path, threads: int = 1) -> int:
+    """Launch ``python -m pixelrnn train TRAIN_ARGS`` from ``worktree`` in the background, on ``threads`` CPU
+    threads; return its pid."""
+    environment = {**os.environ, "PYTHONPATH": str(worktree / "src"), "OMP_NUM_THREADS": str(threads),
+                   "MKL_NUM_THREADS": str(threads)}
     with log.open("a") as output:
         process = subprocess.Popen(["nice", "-n", "19", sys.executable, "-m", "pixelrnn", "train", *train_args],
                                    cwd=worktree, env=environment, stdout=output, stderr=subprocess.STDOUT,

@@ -3,7 +3,8 @@
 Usage (from the repository root, with the project's virtual environment)::
 
     python experiments/reproduce.py train [RUN ...]   # start, or resume exactly, each run (one after another)
-    python experiments/reproduce.py start [RUN ...]   # the same in the background, a thread each, from ../wt-RUN
+    python experiments/reproduce.py start [RUN ...]   # the same in the background, a thread each (--threads N),
+                                                      # from ../wt-RUN
     python experiments/reproduce.py stop [RUN ...]    # stop background runs at a step boundary (last.pt saved)
     python experiments/reproduce.py save-state        # copy what resuming needs into reproduction/RUN/ (commit it)
     python experiments/reproduce.py restore           # copy it back into the runs folder on a fresh machine
@@ -20,6 +21,7 @@ pictures there; its weights are the pretrained model in ``src/pixelrnn/pretraine
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -80,13 +82,13 @@ def train(runs: list[Run], runs_root: Path, data_root: Path) -> None:
     for run in runs:
         command = [sys.executable, "-m", "pixelrnn", "train", *_train_args(run, runs_root, data_root)]
         print("$", " ".join(command), flush=True)
-        record_machine(runs_root / run.folder)
+        record_machine(runs_root / run.folder, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
         subprocess.run(command, check=True)
 
 
-def start_background(runs: list[Run], runs_root: Path, data_root: Path) -> None:
-    """Start or resume each unfinished run in the background (one thread, lowest priority) from its pinned
-    worktree ``../wt-RUN``; a run that is already going is left alone."""
+def start_background(runs: list[Run], runs_root: Path, data_root: Path, threads: int = 1) -> None:
+    """Start or resume each unfinished run in the background (``threads`` CPU threads, lowest priority) from its
+    pinned worktree ``../wt-RUN``; a run that is already going is left alone."""
     for run in runs:
         folder, pid_file = runs_root / run.folder, runs_root / f"{run.folder}.pid"
         if _finished(folder) or background.running_pid(pid_file) is not None:
@@ -94,9 +96,9 @@ def start_background(runs: list[Run], runs_root: Path, data_root: Path) -> None:
             continue
         runs_root.mkdir(parents=True, exist_ok=True)
         worktree = background.pinned_worktree(REPO, run.folder)
-        record_machine(folder)
+        record_machine(folder, threads)
         pid = background.start(worktree, _train_args(run, runs_root, data_root), runs_root / f"{run.folder}.log",
-                               pid_file)
+                               pid_file, threads)
         print(f"{run.folder}: started (pid {pid}, code of {worktree}, log {runs_root / run.folder}.log)")
 
 
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="*", help="run folders (default: every run)")
     parser.add_argument("--runs-root", type=Path, default=Path.home() / "pixelrnn-runs")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of each run that `start` launches")
     args = parser.parse_args(argv)
     unknown = set(args.runs) - {run.folder for run in RUNS}
     if unknown:
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         train(runs, args.runs_root, args.data_root)
     elif args.action == "start":
         restore(runs, args.runs_root)
-        start_background(runs, args.runs_root, args.data_root)
+        start_background(runs, args.runs_root, args.data_root, args.threads)
     elif args.action == "stop":
         stop_background(runs, args.runs_root)
     elif args.action == "save-state":

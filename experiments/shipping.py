@@ -101,41 +101,51 @@ def _weight_shapes(folder: Path) -> list[tuple[int, ...]]:
         return [tuple(weights.get_slice(name).get_shape()) for name in weights.keys()]  # noqa: SIM118
 
 
-MACHINES_FILE = "machines.jsonl"  # a line per start or resume of the run: {"time": ..., "machine": lscpu's model}
+MACHINES_FILE = "machines.jsonl"  # a line per start or resume: {"time", "machine": lscpu's model, "threads"}
 
 
-def record_machine(folder: Path) -> None:
-    """Append this machine to the run's ``machines.jsonl`` as it starts or resumes, so that a run spanning
-    sessions on different machines states each machine's share of the compute."""
+def record_machine(folder: Path, threads: int = 1) -> None:
+    """Append this machine and the run's thread count to its ``machines.jsonl`` as it starts or resumes, so that
+    a run spanning sessions on different machines states each machine's share of the compute."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / MACHINES_FILE).open("a") as machines:
-        machines.write(json.dumps({"time": time.time(), "machine": machine_name()}) + "\n")
+        machines.write(json.dumps({"time": time.time(), "machine": machine_name(), "threads": threads}) + "\n")
 
 
 def _compute(folder: Path) -> dict[str, object]:
-    """Training time from metrics.jsonl (gaps over 10 minutes, i.e. pauses between sessions, left out), and the
-    machines that trained it: each machine's CPU hours and the epochs it finished."""
+    """Training time from metrics.jsonl in CPU (thread) hours (gaps over 10 minutes, i.e. pauses between sessions,
+    left out), and the machines that trained it: each machine's CPU hours and the epochs it finished."""
     lines = read_metrics(folder)
-    starts = sorted((record["time"], record["machine"]) for record in read_json_lines(folder / MACHINES_FILE))
+    starts = sorted((record["time"], record["machine"], record.get("threads", 1))
+                    for record in read_json_lines(folder / MACHINES_FILE))
     hours: dict[str, float] = {}
     epochs: dict[str, list[int]] = {}
+    threads = {1} if not starts else set()
     for earlier, later in pairwise(lines):
+        name, count = _machine_at(starts, later["time"])
         if later["time"] - earlier["time"] < 600:
-            name = _machine_at(starts, later["time"])
-            hours[name] = hours.get(name, 0.0) + (later["time"] - earlier["time"]) / 3600
+            hours[name] = hours.get(name, 0.0) + count * (later["time"] - earlier["time"]) / 3600
+            threads.add(count)
         if later.get("kind") == "valid":
-            epochs.setdefault(_machine_at(starts, later["time"]), []).append(later["epoch"])
+            epochs.setdefault(name, []).append(later["epoch"])
     finished = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
     machines = [{"machine": name, "cpu_hours": round(hours[name], 2), "epochs": epochs.get(name, [])}
                 for name in sorted(hours, key=lambda name: min(epochs.get(name, [10**9])))]
     return {"cpu_hours": round(sum(hours.values()), 2), "machine": machines_text(machines), "machines": machines,
-            "threads": 1, "epochs": finished, "date": datetime.date.today().isoformat()}
+            "threads": max(threads, default=1), "threads_text": _threads_text(threads), "epochs": finished,
+            "date": datetime.date.today().isoformat()}
 
 
-def _machine_at(starts: list[tuple[float, str]], moment: float) -> str:
-    """The machine of the last start before ``moment`` (runs older than the machine log: "unrecorded CPU")."""
-    earlier = [name for started, name in starts if started <= moment]
-    return earlier[-1] if earlier else "unrecorded CPU"
+def _machine_at(starts: list[tuple[float, str, int]], moment: float) -> tuple[str, int]:
+    """The machine and thread count of the last start before ``moment`` (before any: "unrecorded CPU", 1)."""
+    earlier = [(name, threads) for started, name, threads in starts if started <= moment]
+    return earlier[-1] if earlier else ("unrecorded CPU", 1)
+
+
+def _threads_text(threads: set[int]) -> str:
+    """``1 thread``, ``2 threads``, ``1-2 threads``."""
+    low, high = min(threads, default=1), max(threads, default=1)
+    return f"{low} thread" if high == 1 else f"{low}-{high} threads" if low != high else f"{high} threads"
 
 
 def machines_text(machines: list[dict]) -> str:
@@ -172,7 +182,7 @@ def _card_section(config: dict) -> str:
 - Measured: `pixelrnn eval NAME --data-path …` gives {info['test']['nats_per_image']:.4f} nats/image =
   {info['test']['bits_per_dim']:.5f} bits/dim; the first {info['check']['num_images']} test images give
   {info['check']['nats_per_image']:.4f} nats/image (checked by the test suite).
-- Compute: {compute['cpu_hours']} CPU hours, {epochs_text(info)}, {compute['threads']} thread of an
+- Compute: {compute['cpu_hours']} CPU hours, {epochs_text(info)}, {compute.get('threads_text', '1 thread')} of
   {compute['machine']}, {compute['date']}.
 - Command: `{info['command']}`
 {_conditional_lines(info.get("conditional"))}"""
