@@ -56,3 +56,23 @@ def test_a_folder_that_is_not_an_export_is_a_checkpoint_error(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="is not a pixelrnn export"):
         pixelrnn.from_pretrained(tmp_path)
+
+
+def test_subnormal_weights_are_exported_as_zeros_and_the_rest_unchanged(tmp_path):
+    from safetensors.torch import load_file
+
+    from pixelrnn.export import export_model
+
+    data = DataConfig(name="digits", max_train_images=16, max_test_images=16)
+    train(tmp_path / "run", data=data, model="pixelcnn-small", model_overrides={"hidden_channels": 4},
+          config=TrainConfig(epochs=1, batch_size=16, sample_every=0, device="cpu"))
+    torch.set_flush_denormal(False)  # training set it; the subnormal value below must survive until export
+    checkpoint = torch.load(tmp_path / "run/last.pt", weights_only=True)
+    name = next(key for key, value in checkpoint["model"].items() if value.is_floating_point() and value.numel() > 1)
+    checkpoint["model"][name].view(-1)[0] = 1e-39  # subnormal in float32
+    assert checkpoint["model"][name].view(-1)[0].item() != 0
+    torch.save(checkpoint, tmp_path / "run/last.pt")
+    weights = load_file(export_model(tmp_path / "run/last.pt", tmp_path / "export") / "model.safetensors")
+    stored = {key: value for key, value in checkpoint["model"].items() if key in weights}
+    assert weights[name].view(-1)[0].item() == 0 and torch.equal(weights[name].view(-1)[1:], stored[name].view(-1)[1:])
+    assert all(torch.equal(weights[key], value) for key, value in stored.items() if key != name)
