@@ -2,10 +2,10 @@
 
 ``x.index_select(dim, index)``'s backward is an ``index_add_`` into a zero tensor, which this CPU build runs as a
 loop over the index, one strided slice at a time: for the Diagonal BiLSTM at h = 128 (12 layers, 32×32, batch 16)
-the 36 of them took about 15 % of a training step. When every source position is read a known, small number of
-times (a permutation, the two directions' orders of one map, or an order that leaves positions unread), the
-backward is itself a gather — grad_x[p] = Σ_k grad[inverse[k, p]], a zero slice standing in where position p has
-no k-th reader — so both passes are plain ``index_select`` copies.
+the 36 of them took about 15 % of a bfloat16 training step (docs/benchmarks.md). When every source position is read
+a known, small number of times (a permutation, the two directions' orders of one map, or an order that leaves
+positions unread), the backward is itself a gather — grad_x[p] = Σ_k grad[inverse[k, p]], a zero slice standing in
+where position p has no k-th reader — so both passes are plain ``index_select`` copies.
 """
 
 from __future__ import annotations
