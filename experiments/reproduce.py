@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each run that `start` launches")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, not {args.threads}")
     unknown = set(args.runs) - {run.folder for run in RUNS}
     if unknown:
         parser.error(f"unknown run {', '.join(sorted(unknown))} (runs: {', '.join(run.folder for run in RUNS)})")
