@@ -120,7 +120,7 @@ def _compute(folder: Path) -> dict[str, object]:
                     for record in read_json_lines(folder / MACHINES_FILE))
     hours: dict[str, float] = {}
     epochs: dict[str, list[int]] = {}
-    threads = {1} if not starts else set()
+    threads: set[int] = set()  # _threads_text reads an empty set (no timed segment) as one thread
     for earlier, later in pairwise(lines):
         name, count = _machine_at(starts, later["time"])
         if later["time"] - earlier["time"] < 600:
