@@ -116,3 +116,33 @@ def test_compile_of_a_recurrent_model_compiles_its_cell_not_the_unrolled_loop():
 def test_compile_of_a_model_without_loops_compiles_the_whole_network():
     model = build_model(model_config("pixelcnn-tiny", (1, 4, 4), 2))
     assert model.compiled(model) is not model  # a torch.compile wrapper around the whole network
+
+
+def test_compiled_cell_serves_every_step_without_reaching_the_recompile_limit(monkeypatch):
+    """A compiled Diagonal BiLSTM in float32 and under bf16 autocast, at two sizes, meets more variants of its
+    cell step than dynamo's default limit of 8; every one is compiled (past the limit dynamo would run the
+    steps eager). The "eager" backend stands in for inductor: the guards, hence the variants, are dynamo's."""
+    from torch._dynamo.utils import counters
+
+    from pixelrnn.nn import recurrent_cell
+    from pixelrnn.nn.diagonal_bilstm import DiagonalBiLSTM
+
+    compile_function = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda function, **options: compile_function(
+        function, **options, backend="eager"))
+    recurrent_cell.compiled_cell_step.cache_clear()
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        torch.manual_seed(0)
+        layer = DiagonalBiLSTM(4, 4)
+        layer.compile_step()
+        for shape, precision in [((2, 4, 5, 5), torch.float32), ((2, 4, 5, 5), torch.bfloat16),
+                                 ((3, 4, 6, 7), torch.bfloat16)]:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == torch.bfloat16):
+                layer(torch.randn(shape, requires_grad=True)).float().sum().backward()
+        variants = counters["stats"]["unique_graphs"]
+        assert 8 < variants < torch._dynamo.config.recompile_limit
+    finally:
+        recurrent_cell.compiled_cell_step.cache_clear()
+        torch._dynamo.reset()

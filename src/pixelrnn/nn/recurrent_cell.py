@@ -109,11 +109,23 @@ def cell_step(cell: str, from_input: torch.Tensor, from_state: torch.Tensor | No
     return hidden, hidden
 
 
+CELL_RECOMPILE_LIMIT = 64  # compiled variants of the cell step before torch.compile would fall back to eager
+
+
 @functools.cache
 def compiled_cell_step() -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """:func:`cell_step` through ``torch.compile`` with dynamic shapes: one compilation serves every layer, row
-    length and diagonal length (regional compilation: the Python loop around it stays eager, so compiling takes
-    seconds, where compiling the unrolled loop of a whole recurrent network did not finish)."""
+    """:func:`cell_step` through ``torch.compile`` with dynamic shapes: a handful of compilations serve every
+    layer, row length and diagonal length (regional compilation: the Python loop around it stays eager, so
+    compiling takes seconds, where compiling the unrolled loop of a whole recurrent network did not finish).
+
+    Dynamic shapes still compile a variant per guard that changes: whether the incoming state needs a gradient
+    (the zero initial state does not), a step of one row (sizes 0 and 1 are specialised), the strides of the
+    state to the left (a view or a new tensor), sizes that happen to be equal. A Diagonal BiLSTM training in
+    bfloat16 meets ~10 of them, more than dynamo's default limit of 8, after which the steps ran eager with a
+    warning; so the limit is raised to :data:`CELL_RECOMPILE_LIMIT` (never lowered).
+    """
+    config = torch._dynamo.config
+    config.recompile_limit = max(config.recompile_limit, CELL_RECOMPILE_LIMIT)
     return torch.compile(cell_step, dynamic=True)
 
 
