@@ -12,6 +12,7 @@ import json
 import pytest
 import torch
 from causality import allowed_inputs, assert_causal
+from native_kernel import require_native_kernel
 
 from pixelrnn.checkpoint import load_model
 from pixelrnn.config import DataConfig, ModelConfig, TrainConfig
@@ -21,6 +22,7 @@ from pixelrnn.experiments.mfu import counted_flops
 from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
 from pixelrnn.nn import recurrent_cell
 from pixelrnn.nn.diagonal_bilstm import diagonal_schedule
+from pixelrnn.nn.diagonal_lstm_recurrence import native_kernel
 from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, DiagonalBiLSTM, RowLSTM
 from pixelrnn.train import train
 
@@ -172,10 +174,17 @@ def test_the_row_lstm_is_a_row_by_row_convolution(cell, kernel, learned, conditi
         assert torch.allclose(grad, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("height,width,learned,condition", [(5, 7, True, 0), (6, 3, False, 2), (1, 4, True, 0)])
-def test_the_hand_written_backward_of_the_diagonal_lstm_is_autograds(height, width, learned, condition):
-    """The recurrence's own backward gives autograd's gradients (float64) for the input, the condition map and
-    every parameter; the forward is autograd's too."""
+@pytest.mark.parametrize("kernel", ["native", "python"])
+@pytest.mark.parametrize("height,width,learned,condition", [(5, 7, True, 0), (6, 3, False, 2), (1, 4, True, 0),
+                                                            (4, 9, True, 0), (9, 2, False, 1)])
+def test_the_hand_written_backward_of_the_diagonal_lstm_is_autograds(height, width, learned, condition, kernel,
+                                                                     monkeypatch):
+    """The recurrence's own backward, native (pixelrnn.nn.native) or in PyTorch operations, gives autograd's
+    gradients (float64) for the input, the condition map and every parameter; the forward is autograd's too."""
+    monkeypatch.setenv("PIXELRNN_NATIVE", "1" if kernel == "native" else "0")
+    if kernel == "native":
+        require_native_kernel()
+    assert (native_kernel(torch.zeros(1, dtype=torch.float64)) is not None) == (kernel == "native")
     torch.manual_seed(0)
     layer = DiagonalBiLSTM(6, 4, condition_channels=condition, learned_initial_state=learned).double()
     with torch.no_grad():

@@ -12,13 +12,21 @@ state to the left — and the backward runs the loop in reverse with plain tenso
 
 The visiting order and the column layout are those of :mod:`pixelrnn.nn.diagonal_bilstm`: positions in diagonal
 order, each position's B images one run of columns, both directions stacked in the leading dimension of 2.
+
+On a CPU, in float32 / float64, the same loop runs natively where a C++ compiler is at hand
+(:mod:`pixelrnn.nn.native`, ``diagonal_lstm.cpp``): one product per step for the state-to-state part, one fused
+element-wise pass for the cell, the input-to-state part and the backward's weight and pixel gradients as one product
+each over every position, the two directions on two threads. The PyTorch loop below is the fallback, and the
+reference the native one is tested against.
 """
 
 from __future__ import annotations
 
 import torch
 from torch.autograd.function import once_differentiable
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
+from pixelrnn.nn import native
 from pixelrnn.nn.recurrent_cell import tanh
 
 
@@ -40,6 +48,14 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pixels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, start_hidden: torch.Tensor,
                 start_memory: torch.Tensor, steps: tuple[tuple[int, int], ...], batch: int) -> torch.Tensor:
+        kernel = native_kernel(pixels)
+        ctx.kernel = kernel
+        if kernel is not None:
+            rows, advances = ([step[k] for step in steps] for k in (0, 1))
+            hidden, *saved = kernel.forward(pixels, weight, bias, start_hidden, start_memory, rows, advances, batch)
+            ctx.save_for_backward(pixels, weight, *saved)
+            ctx.steps, ctx.batch = (rows, advances), batch
+            return hidden
         hidden_size = start_hidden.shape[1]
         previous_hidden = previous_memory = pixels.new_zeros(2, hidden_size, 0, batch)
         saved: list[tuple[torch.Tensor, ...]] = []  # per step, each tensor contiguous: no strided writes
@@ -67,6 +83,9 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hidden: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if ctx.kernel is not None:
+            (rows, advances), batch = ctx.steps, ctx.batch
+            return (*ctx.kernel.backward(grad_hidden, *ctx.saved_tensors, rows, advances, batch), None, None)
         (weight,) = ctx.saved_tensors
         steps, batch, saved = ctx.steps, ctx.batch, ctx.saved_steps
         hidden_size = weight.shape[1] // 4
@@ -100,6 +119,17 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
         del ctx.saved_steps
         grad_pixels = torch.cat(grad_pixel_steps[::-1], dim=2)  # (2, C', N)
         return grad_pixels, grad_weight, grad_bias, grad_start_hidden, grad_start_memory, None, None
+
+
+def native_kernel(like: torch.Tensor):
+    """The native recurrence (:mod:`pixelrnn.nn.native`) for a float32 / float64 CPU tensor, or None.
+
+    None too under a ``TorchDispatchMode`` (``FlopCounterMode`` of ``pixelrnn bench --mfu``): the kernel's worker
+    thread would not report its products to the mode; the PyTorch loop takes the same products.
+    """
+    if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64) or is_in_torch_dispatch_mode():
+        return None
+    return native.diagonal_lstm()
 
 
 def _to_previous_diagonal(d_neighbours: torch.Tensor, d_left_memory: torch.Tensor, previous_rows: int, advance: int,

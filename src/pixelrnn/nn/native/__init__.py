@@ -1,0 +1,55 @@
+"""Native CPU kernels, compiled on first use with the machine's C++ compiler (``torch.utils.cpp_extension``).
+
+The library works without them: :func:`diagonal_lstm` returns ``None`` where no compiler is found, where the build
+fails (a warning says why, once), or where ``PIXELRNN_NATIVE=0`` turns them off, and the callers keep their
+PyTorch loop. The build is cached by PyTorch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``): the
+first use on a machine compiles for about a minute, later ones load in a second. The vector instructions are
+chosen from what PyTorch itself uses on this CPU (``torch.backends.cpu.get_cpu_capability()``): AVX2 builds where
+it reports AVX2 or AVX512, a portable build elsewhere; the name of the build says which.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+_SOURCES = Path(__file__).parent
+_VECTOR_FLAGS = {"AVX2": ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]}
+
+
+def enabled() -> bool:
+    """False where ``PIXELRNN_NATIVE=0`` turns the native kernels off."""
+    return os.environ.get("PIXELRNN_NATIVE", "1") != "0"
+
+
+def _vector_isa() -> str:
+    capability = torch.backends.cpu.get_cpu_capability()
+    return "AVX2" if capability in ("AVX2", "AVX512") else "DEFAULT"
+
+
+@functools.cache
+def _build(name: str) -> ModuleType | None:
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        return None
+    from torch.utils import cpp_extension
+
+    isa = _vector_isa()
+    try:
+        return cpp_extension.load(name=f"pixelrnn_{name}_{isa.lower()}", sources=[str(_SOURCES / f"{name}.cpp")],
+                                  extra_cflags=["-O3", *_VECTOR_FLAGS.get(isa, [])], verbose=False)
+    except Exception as error:  # noqa: BLE001 — any build failure leaves the PyTorch loop in place
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        warnings.warn(f"pixelrnn: the native {name} kernel did not build ({first_line}); using the PyTorch loop",
+                      RuntimeWarning, stacklevel=3)
+        return None
+
+
+def diagonal_lstm() -> ModuleType | None:
+    """The Diagonal BiLSTM's LSTM recurrence (``forward``, ``backward``; see ``diagonal_lstm.cpp``), or None."""
+    return _build("diagonal_lstm") if enabled() else None

@@ -1,0 +1,292 @@
+// The Diagonal BiLSTM's LSTM recurrence (PixelRNN, van den Oord et al. 2016, §3.2) as one native loop per layer.
+//
+// At the MNIST size (h = 16) a diagonal step is a few products of tens of thousands of numbers and a dozen
+// element-wise passes; run as separate PyTorch operations each costs microseconds of dispatch, more than its
+// arithmetic. Here a step is one product for the state-to-state part and one fused element-wise pass; the
+// input-to-state part of every pixel is one product before the loop, and the backward's weight and pixel
+// gradients are one product each after it. The layout is that of pixelrnn/nn/diagonal_lstm_recurrence.py:
+// columns in diagonal order (each diagonal's rows one after another, each row's B images one run), both
+// directions stacked in the leading dimension of 2, gates ordered o, f, i, g.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+
+struct Step {
+  int64_t rows, advance, column;  // the diagonal's row count, its first row's rise, its first column in N
+};
+
+std::vector<Step> make_steps(const std::vector<int64_t>& rows, const std::vector<int64_t>& advances,
+                             int64_t batch) {
+  TORCH_CHECK(rows.size() == advances.size(), "one advance per step");
+  std::vector<Step> steps;
+  int64_t column = 0;
+  for (size_t s = 0; s < rows.size(); ++s) {
+    steps.push_back({rows[s], advances[s], column});
+    column += rows[s] * batch;
+  }
+  return steps;
+}
+
+// out[d] = a[d] · b[d] for both directions, as two matrix products.
+Tensor products(const Tensor& a, const Tensor& b) {
+  return at::stack({at::mm(a.select(0, 0), b.select(0, 0)), at::mm(a.select(0, 1), b.select(0, 1))});
+}
+
+// Runs f(d) for both directions d: on two threads at once where PyTorch has two or three (each direction's small
+// products then run on one thread: one fork per step instead of one per operation), one after the other where it
+// has one or more than three (the products then use every thread).
+template <typename F>
+void for_directions(const F& f) {
+  const int threads = at::get_num_threads();
+  if (threads == 2 || threads == 3) {
+    at::parallel_for(0, 2, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t d = begin; d < end; ++d) f(d);
+    });
+  } else {
+    f(0), f(1);
+  }
+}
+
+template <typename scalar_t>
+using Vec = at::vec::Vectorized<scalar_t>;
+
+template <typename scalar_t>
+Vec<scalar_t> sigmoid(const Vec<scalar_t>& x) {
+  const Vec<scalar_t> one(1);
+  return one / (one + x.neg().exp_u20());  // float: a 20-ulp polynomial (float64: exact)
+}
+
+// tanh(x) = 2σ(2x) − 1: one exponential, several times faster than SLEEF's tanh (as in recurrent_cell.tanh)
+template <typename scalar_t>
+Vec<scalar_t> tanh(const Vec<scalar_t>& x) {
+  const Vec<scalar_t> two(2), one(1);
+  return two * sigmoid(two * x) - one;
+}
+
+// The forward's element-wise pass over one unit's n·B columns: activations in place of the pre-activations.
+template <typename scalar_t>
+void cell_forward(scalar_t* o, scalar_t* f, scalar_t* i, scalar_t* g, const scalar_t* from_state_o,
+                  const scalar_t* from_state_f, const scalar_t* from_state_i, const scalar_t* from_state_g,
+                  const scalar_t* bias, int64_t bias_stride, const scalar_t* left, scalar_t* tanh_cell,
+                  scalar_t* cell, scalar_t* hidden, int64_t width) {
+  const Vec<scalar_t> bias_o(bias[0]), bias_f(bias[bias_stride]), bias_i(bias[2 * bias_stride]),
+      bias_g(bias[3 * bias_stride]);
+  for (int64_t j = 0; j < width; j += Vec<scalar_t>::size()) {
+    const int count = static_cast<int>(std::min<int64_t>(Vec<scalar_t>::size(), width - j));
+    auto load = [&](const scalar_t* p) { return Vec<scalar_t>::loadu(p + j, count); };
+    const auto o_ = sigmoid(load(o) + load(from_state_o) + bias_o);
+    const auto f_ = sigmoid(load(f) + load(from_state_f) + bias_f);
+    const auto i_ = sigmoid(load(i) + load(from_state_i) + bias_i);
+    const auto g_ = tanh(load(g) + load(from_state_g) + bias_g);
+    const auto c_ = f_ * load(left) + i_ * g_;
+    const auto t_ = tanh(c_);
+    o_.store(o + j, count), f_.store(f + j, count), i_.store(i + j, count), g_.store(g + j, count);
+    t_.store(tanh_cell + j, count), c_.store(cell + j, count), (o_ * t_).store(hidden + j, count);
+  }
+}
+
+// The backward's element-wise pass over one unit's n·B columns: the gate gradients and the left cell's.
+template <typename scalar_t>
+void cell_backward(const scalar_t* o, const scalar_t* f, const scalar_t* i, const scalar_t* g,
+                   const scalar_t* tanh_cell, const scalar_t* left, const scalar_t* grad_hidden,
+                   const scalar_t* carry_hidden, const scalar_t* carry_memory, scalar_t* d_o, scalar_t* d_f,
+                   scalar_t* d_i, scalar_t* d_g, scalar_t* d_left, int64_t width) {
+  const Vec<scalar_t> one(1);
+  for (int64_t j = 0; j < width; j += Vec<scalar_t>::size()) {
+    const int count = static_cast<int>(std::min<int64_t>(Vec<scalar_t>::size(), width - j));
+    auto load = [&](const scalar_t* p) { return Vec<scalar_t>::loadu(p + j, count); };
+    const auto o_ = load(o), f_ = load(f), i_ = load(i), g_ = load(g), t_ = load(tanh_cell);
+    const auto dh = load(grad_hidden) + load(carry_hidden);
+    const auto dc = dh * o_ * (one - t_ * t_) + load(carry_memory);
+    (dh * t_ * o_ * (one - o_)).store(d_o + j, count);
+    (dc * load(left) * f_ * (one - f_)).store(d_f + j, count);
+    (dc * g_ * i_ * (one - i_)).store(d_i + j, count);
+    (dc * i_ * (one - g_ * g_)).store(d_g + j, count);
+    (dc * f_).store(d_left + j, count);
+  }
+}
+
+// Step s's [above | left] hidden states (2, 2h, n·B), written into columns [column, column + n·B) of the
+// (2, 2h, N) neighbours, and its left cell states into those of the (2, h, N) ``left``. Row q of the previous
+// diagonal's [start, rows, start] is index q; this step's row r reads index advance + r above it and
+// advance + r + 1 to its left.
+template <typename scalar_t>
+void gather_neighbours(int64_t d, const Step& step, const Step* previous, int64_t batch, int64_t hidden,
+                       int64_t columns, const scalar_t* hidden_states, const scalar_t* cells,
+                       const scalar_t* start_hidden, const scalar_t* start_memory, scalar_t* neighbours,
+                       scalar_t* left) {
+  const int64_t previous_rows = previous ? previous->rows : 0;
+  for (int64_t k = 0; k < hidden; ++k) {
+    const int64_t unit = d * hidden + k;
+    const scalar_t* start_h = start_hidden + unit * batch;
+    const scalar_t* start_c = start_memory + unit * batch;
+    auto hidden_row = [&](int64_t index) {  // index in [start, previous rows, start]
+      return (index == 0 || index > previous_rows) ? start_h
+                                                   : hidden_states + unit * columns + previous->column +
+                                                         (index - 1) * batch;
+    };
+    scalar_t* above = neighbours + (d * 2 * hidden + k) * columns + step.column;
+    scalar_t* left_hidden = above + hidden * columns;
+    scalar_t* left_cell = left + unit * columns + step.column;
+    for (int64_t r = 0; r < step.rows; ++r) {
+      std::copy_n(hidden_row(step.advance + r), batch, above + r * batch);
+      std::copy_n(hidden_row(step.advance + r + 1), batch, left_hidden + r * batch);
+      const int64_t source = step.advance + r;  // the previous diagonal's row to the left of row r
+      const scalar_t* cell = source < previous_rows ? cells + unit * columns + previous->column + source * batch
+                                                    : start_c;
+      std::copy_n(cell, batch, left_cell + r * batch);
+    }
+  }
+}
+
+// One unit's gradients w.r.t. step s's above / left hidden states and left cells (n·B each) routed to the previous
+// diagonal's n'·B states (``carry_hidden``, ``carry_memory``, overwritten) and to the start state's (B, added).
+template <typename scalar_t>
+void route_to_previous(const Step& step, int64_t previous_rows, int64_t batch, const scalar_t* d_above,
+                       const scalar_t* d_left_hidden, const scalar_t* d_left_cell, scalar_t* carry_hidden,
+                       scalar_t* carry_memory, scalar_t* start_hidden, scalar_t* start_memory) {
+  std::fill_n(carry_hidden, previous_rows * batch, scalar_t(0));
+  std::fill_n(carry_memory, previous_rows * batch, scalar_t(0));
+  auto add = [batch](scalar_t* to, const scalar_t* from) {
+    for (int64_t b = 0; b < batch; ++b) to[b] += from[b];
+  };
+  auto hidden_row = [&](int64_t index) {  // index in [start, previous rows, start]
+    return (index == 0 || index > previous_rows) ? start_hidden : carry_hidden + (index - 1) * batch;
+  };
+  for (int64_t r = 0; r < step.rows; ++r) {
+    add(hidden_row(step.advance + r), d_above + r * batch);
+    add(hidden_row(step.advance + r + 1), d_left_hidden + r * batch);
+    const int64_t source = step.advance + r;  // the previous diagonal's row to the left of row r
+    add(source < previous_rows ? carry_memory + source * batch : start_memory, d_left_cell + r * batch);
+  }
+}
+
+}  // namespace
+
+// Forward. pixels (2, C', N), weight (2, 4h, C' + 2h) over [pixel | above | left], bias (2, 4h, 1),
+// start_hidden / start_memory (2, h, 1, B). Returns hidden (2, h, N) and, for the backward, the activations
+// (2, 4h, N), tanh of the cells (2, h, N), the left cells (2, h, N) and the [above | left] states (2, 2h, N).
+std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& weight, const Tensor& bias,
+                                          const Tensor& start_hidden, const Tensor& start_memory,
+                                          const std::vector<int64_t>& rows, const std::vector<int64_t>& advances,
+                                          int64_t batch) {
+  const int64_t hidden = start_hidden.size(1), channels = pixels.size(1), columns = pixels.size(2);
+  const auto steps = make_steps(rows, advances, batch);
+  TORCH_CHECK(steps.empty() || steps.back().column + steps.back().rows * batch == columns, "steps cover N");
+  const Tensor state_weight = weight.narrow(2, channels, 2 * hidden).contiguous();  // (2, 4h, 2h)
+  Tensor activations = at::empty({2, 4 * hidden, columns}, pixels.options());  // the input-to-state part first
+  for (int64_t d = 0; d < 2; ++d) {
+    Tensor out_d = activations.select(0, d);
+    at::mm_out(out_d, weight.select(0, d).narrow(1, 0, channels), pixels.select(0, d));  // the bias: in the cell
+  }
+  Tensor neighbours = at::empty({2, 2 * hidden, columns}, pixels.options());
+  Tensor left = at::empty({2, hidden, columns}, pixels.options());
+  Tensor tanh_cell = at::empty_like(left), cells = at::empty_like(left), hidden_states = at::empty_like(left);
+  int64_t widest = 0;
+  for (const auto& step : steps) widest = std::max(widest, step.rows * batch);
+  Tensor from_state = at::empty({2, 4 * hidden * widest}, pixels.options());  // per direction, (4h, n·B)
+  const Tensor start_h = start_hidden.contiguous(), start_c = start_memory.contiguous();
+  const Tensor bias_values = bias.contiguous();  // (2, 4h, 1)
+  AT_DISPATCH_FLOATING_TYPES(pixels.scalar_type(), "diagonal_lstm_forward", [&] {
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const Step& step = steps[s];
+      const int64_t width = step.rows * batch;
+      for_directions([&](int64_t d) {
+        gather_neighbours<scalar_t>(d, step, s ? &steps[s - 1] : nullptr, batch, hidden, columns,
+                                    hidden_states.data_ptr<scalar_t>(), cells.data_ptr<scalar_t>(),
+                                    start_h.data_ptr<scalar_t>(), start_c.data_ptr<scalar_t>(),
+                                    neighbours.data_ptr<scalar_t>(), left.data_ptr<scalar_t>());
+        Tensor step_from_state = from_state.select(0, d).narrow(0, 0, 4 * hidden * width).view({4 * hidden, width});
+        at::mm_out(step_from_state, state_weight.select(0, d), neighbours.select(0, d).narrow(1, step.column, width));
+        const scalar_t* fs = step_from_state.data_ptr<scalar_t>();
+        const int64_t fs_unit = step_from_state.stride(0);
+        for (int64_t k = 0; k < hidden; ++k) {
+          scalar_t* a = activations.data_ptr<scalar_t>() + (d * 4 * hidden + k) * columns + step.column;
+          const scalar_t* f = fs + k * fs_unit;
+          const int64_t unit = (d * hidden + k) * columns + step.column;
+          cell_forward<scalar_t>(a, a + hidden * columns, a + 2 * hidden * columns, a + 3 * hidden * columns, f,
+                                 f + hidden * fs_unit, f + 2 * hidden * fs_unit, f + 3 * hidden * fs_unit,
+                                 bias_values.data_ptr<scalar_t>() + d * 4 * hidden + k, hidden,
+                                 left.data_ptr<scalar_t>() + unit, tanh_cell.data_ptr<scalar_t>() + unit,
+                                 cells.data_ptr<scalar_t>() + unit, hidden_states.data_ptr<scalar_t>() + unit,
+                                 width);
+        }
+      });
+    }
+  });
+  return {hidden_states, activations, tanh_cell, left, neighbours};
+}
+
+// Backward of the forward above, given grad_hidden (2, h, N) and what the forward returned. Returns the gradients
+// of pixels (2, C', N), weight (2, 4h, C' + 2h), bias (2, 4h, 1), start_hidden and start_memory (2, h, 1, B).
+std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const Tensor& pixels, const Tensor& weight,
+                                           const Tensor& activations, const Tensor& tanh_cell, const Tensor& left,
+                                           const Tensor& neighbours, const std::vector<int64_t>& rows,
+                                           const std::vector<int64_t>& advances, int64_t batch) {
+  const int64_t hidden = tanh_cell.size(1), channels = pixels.size(1), columns = pixels.size(2);
+  const auto steps = make_steps(rows, advances, batch);
+  const Tensor grad_hidden = grad_hidden_in.contiguous();
+  const Tensor state_weight_t = weight.narrow(2, channels, 2 * hidden).transpose(1, 2).contiguous();  // (2, 2h, 4h)
+  Tensor d_gates = at::empty({2, 4 * hidden, columns}, pixels.options());
+  Tensor grad_start_hidden = at::zeros({2, hidden, 1, batch}, pixels.options());
+  Tensor grad_start_memory = at::zeros_like(grad_start_hidden);
+  int64_t widest = 0;
+  for (const auto& step : steps) widest = std::max(widest, step.rows * batch);
+  // the gradients reaching a diagonal's hidden and cell states from the next one, this step's and the previous
+  Tensor carry = at::zeros({2, 2, hidden, widest}, pixels.options());
+  Tensor d_left = at::empty({2, hidden, widest}, pixels.options());
+  Tensor d_neighbours = at::empty({2, 2 * hidden * widest}, pixels.options());  // per direction, (2h, n·B)
+  AT_DISPATCH_FLOATING_TYPES(pixels.scalar_type(), "diagonal_lstm_backward", [&] {
+    for (int64_t s = static_cast<int64_t>(steps.size()) - 1; s >= 0; --s) {
+      const Step& step = steps[s];
+      const int64_t width = step.rows * batch;
+      scalar_t* carry_hidden = carry.data_ptr<scalar_t>();
+      scalar_t* carry_memory = carry_hidden + 2 * hidden * widest;
+      const int64_t previous_rows = s ? steps[s - 1].rows : 0;
+      for_directions([&](int64_t d) {
+        for (int64_t k = 0; k < hidden; ++k) {
+          const int64_t unit = (d * hidden + k) * columns + step.column, scratch = (d * hidden + k) * widest;
+          const int64_t gate = (d * 4 * hidden + k) * columns + step.column, gate_stride = hidden * columns;
+          const scalar_t* a = activations.data_ptr<scalar_t>() + gate;
+          scalar_t* dg = d_gates.data_ptr<scalar_t>() + gate;
+          cell_backward<scalar_t>(a, a + gate_stride, a + 2 * gate_stride, a + 3 * gate_stride,
+                                  tanh_cell.data_ptr<scalar_t>() + unit, left.data_ptr<scalar_t>() + unit,
+                                  grad_hidden.data_ptr<scalar_t>() + unit, carry_hidden + scratch,
+                                  carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
+                                  dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
+        }
+        Tensor step_d_neighbours = d_neighbours.select(0, d).narrow(0, 0, 2 * hidden * width).view({2 * hidden, width});
+        at::mm_out(step_d_neighbours, state_weight_t.select(0, d), d_gates.select(0, d).narrow(1, step.column, width));
+        // route the gradients of this step's [above | left] hidden states and left cells to the previous diagonal
+        const scalar_t* dn = step_d_neighbours.data_ptr<scalar_t>();
+        const int64_t dn_unit = step_d_neighbours.stride(0);
+        for (int64_t k = 0; k < hidden; ++k) {
+          route_to_previous<scalar_t>(step, previous_rows, batch, dn + k * dn_unit, dn + (hidden + k) * dn_unit,
+                                      d_left.data_ptr<scalar_t>() + (d * hidden + k) * widest,
+                                      carry_hidden + (d * hidden + k) * widest,
+                                      carry_memory + (d * hidden + k) * widest,
+                                      grad_start_hidden.data_ptr<scalar_t>() + (d * hidden + k) * batch,
+                                      grad_start_memory.data_ptr<scalar_t>() + (d * hidden + k) * batch);
+        }
+      });
+    }
+  });
+  Tensor grad_pixels = products(weight.narrow(2, 0, channels).transpose(1, 2), d_gates);  // (2, C', N)
+  Tensor grad_weight = at::cat(
+      {products(d_gates, pixels.transpose(1, 2)), products(d_gates, neighbours.transpose(1, 2))}, 2);  // (2, 4h, K)
+  Tensor grad_bias = d_gates.sum(2, /*keepdim=*/true);
+  return {grad_pixels, grad_weight, grad_bias, grad_start_hidden, grad_start_memory};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &diagonal_lstm_forward, "the Diagonal LSTM recurrence, forward");
+  m.def("backward", &diagonal_lstm_backward, "the Diagonal LSTM recurrence, backward");
+}

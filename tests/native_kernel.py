@@ -1,0 +1,16 @@
+"""What the tests of the native kernels share."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from pixelrnn.nn import native
+
+
+def require_native_kernel() -> None:
+    """Skip where no C++ compiler is installed; fail where one is and the native kernel does not build."""
+    if shutil.which("c++") is None:
+        pytest.skip("no C++ compiler: the native kernel cannot be built on this machine")
+    assert native.diagonal_lstm() is not None, "the native Diagonal LSTM kernel did not build (see the warning)"

@@ -1,0 +1,96 @@
+"""The native Diagonal LSTM recurrence (pixelrnn.nn.native): float32 and two threads against the PyTorch loop, the
+switch that turns it off, and a failed build that falls back with a warning. Its float64 equality with autograd
+is tested with the other recurrences (test_pixelrnn.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from native_kernel import require_native_kernel
+
+from pixelrnn.nn import native
+from pixelrnn.nn.diagonal_lstm_recurrence import native_kernel
+from pixelrnn.nn.recurrent import DiagonalBiLSTM
+
+
+def _outputs_and_gradients(layer: DiagonalBiLSTM, inputs: torch.Tensor, weights: torch.Tensor):
+    out = layer(inputs)
+    return out, torch.autograd.grad((out * weights).sum(), [inputs, *layer.parameters()])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_native_recurrence_equals_the_pytorch_loop(dtype, threads, monkeypatch):
+    """Outputs and gradients of a layer at the MNIST size's width (h = 16, batch 5, 9×7 map), native against the
+    PyTorch loop: float64 to 1e-10, float32 to the float32 rounding of a 20-ulp exponential; on two threads the
+    two directions run at once."""
+    require_native_kernel()
+    torch.manual_seed(0)
+    layer = DiagonalBiLSTM(8, 16, learned_initial_state=True).to(dtype)
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    inputs = torch.randn(5, 8, 9, 7, dtype=dtype, requires_grad=True)
+    weights = torch.randn(5, 16, 9, 7, dtype=dtype)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        results = {}
+        for switch in ("1", "0"):
+            monkeypatch.setenv("PIXELRNN_NATIVE", switch)
+            assert (native_kernel(inputs) is not None) == (switch == "1")
+            results[switch] = _outputs_and_gradients(layer, inputs, weights)
+    finally:
+        torch.set_num_threads(previous_threads)
+    (out, grads), (reference, reference_grads) = results["1"], results["0"]
+    tolerance = dict(rtol=1e-10, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=2e-5)
+    assert torch.allclose(out, reference, **tolerance)
+    for grad, expected in zip(grads, reference_grads, strict=True):
+        assert torch.allclose(grad, expected, **tolerance)
+        assert grad.abs().sum() > 0
+
+
+def test_the_native_kernel_is_only_taken_for_float_cpu_tensors(monkeypatch):
+    monkeypatch.setenv("PIXELRNN_NATIVE", "1")
+    require_native_kernel()
+    assert native_kernel(torch.zeros(1)) is not None
+    assert native_kernel(torch.zeros(1, dtype=torch.bfloat16)) is None
+    assert native_kernel(torch.zeros(1, device="meta")) is None
+
+
+def test_a_failed_build_warns_once_and_leaves_the_pytorch_loop(monkeypatch):
+    """A broken compiler or source gives a one-line warning and None, never an error: the layer keeps its loop."""
+    from torch.utils import cpp_extension
+
+    def fail(**_):
+        raise RuntimeError("Error building extension 'pixelrnn_broken'\nlong compiler output")
+
+    monkeypatch.setattr(cpp_extension, "load", fail)
+    monkeypatch.setattr(native.shutil, "which", lambda _: "/usr/bin/c++")
+    native._build.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="did not build .Error building extension 'pixelrnn_broken'.; using"):
+            assert native._build("diagonal_lstm") is None
+    finally:
+        native._build.cache_clear()
+
+
+def test_without_a_compiler_there_is_no_native_kernel(monkeypatch):
+    monkeypatch.setattr(native.shutil, "which", lambda _: None)
+    native._build.cache_clear()
+    try:
+        assert native._build("diagonal_lstm") is None
+    finally:
+        native._build.cache_clear()
+
+
+def test_flop_counting_takes_the_pytorch_loop(monkeypatch):
+    """Under FlopCounterMode (``pixelrnn bench --mfu``) the layer takes the PyTorch loop, whose products the mode
+    sees on every thread."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    monkeypatch.setenv("PIXELRNN_NATIVE", "1")
+    require_native_kernel()
+    with FlopCounterMode(display=False):
+        assert native_kernel(torch.zeros(1)) is None
+    assert native_kernel(torch.zeros(1)) is not None
