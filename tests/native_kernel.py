@@ -14,3 +14,4 @@ def require_native_kernel() -> None:
     if shutil.which("c++") is None:
         pytest.skip("no C++ compiler: the native kernel cannot be built on this machine")
     assert native.diagonal_lstm() is not None, "the native Diagonal LSTM kernel did not build (see the warning)"
+    assert native.row_lstm() is not None, "the native Row LSTM kernel did not build (see the warning)"

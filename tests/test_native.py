@@ -1,6 +1,6 @@
-"""The native Diagonal LSTM recurrence (pixelrnn.nn.native): float32 and two threads against the PyTorch loop, the
-switch that turns it off, and a failed build that falls back with a warning. Its float64 equality with autograd
-is tested with the other recurrences (test_pixelrnn.py)."""
+"""The native LSTM recurrences (pixelrnn.nn.native): float32 and two threads against the PyTorch loops, the switch
+that turns them off, and a failed build that falls back with a warning. Their float64 equality with autograd is
+tested with the other recurrences (test_pixelrnn.py)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,30 @@ import pytest
 import torch
 from native_kernel import require_native_kernel
 
-from pixelrnn.nn import native
+from pixelrnn.nn import native, row_lstm_recurrence
 from pixelrnn.nn.diagonal_lstm_recurrence import native_kernel
-from pixelrnn.nn.recurrent import DiagonalBiLSTM
+from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM
+
+LAYERS = {"diagonal_bilstm": (lambda: DiagonalBiLSTM(8, 16, learned_initial_state=True), native_kernel),
+          "row_lstm": (lambda: RowLSTM(8, 16, 3, learned_initial_state=True), row_lstm_recurrence.native_kernel)}
 
 
-def _outputs_and_gradients(layer: DiagonalBiLSTM, inputs: torch.Tensor, weights: torch.Tensor):
+def _outputs_and_gradients(layer: torch.nn.Module, inputs: torch.Tensor, weights: torch.Tensor):
     out = layer(inputs)
     return out, torch.autograd.grad((out * weights).sum(), [inputs, *layer.parameters()])
 
 
+@pytest.mark.parametrize("kind", sorted(LAYERS))
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_native_recurrence_equals_the_pytorch_loop(dtype, threads, monkeypatch):
+def test_the_native_recurrence_equals_the_pytorch_loop(kind, dtype, threads, monkeypatch):
     """Outputs and gradients of a layer at the MNIST size's width (h = 16, batch 5, 9×7 map), native against the
     PyTorch loop: float64 to 1e-10, float32 to the float32 rounding of a 20-ulp exponential; on two threads the
-    two directions run at once."""
+    Diagonal BiLSTM's two directions run at once."""
     require_native_kernel()
+    build, kernel_for = LAYERS[kind]
     torch.manual_seed(0)
-    layer = DiagonalBiLSTM(8, 16, learned_initial_state=True).to(dtype)
+    layer = build().to(dtype)
     with torch.no_grad():
         for parameter in layer.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
@@ -38,7 +43,7 @@ def test_the_native_recurrence_equals_the_pytorch_loop(dtype, threads, monkeypat
         results = {}
         for switch in ("1", "0"):
             monkeypatch.setenv("PIXELRNN_NATIVE", switch)
-            assert (native_kernel(inputs) is not None) == (switch == "1")
+            assert (kernel_for(inputs) is not None) == (switch == "1")
             results[switch] = _outputs_and_gradients(layer, inputs, weights)
     finally:
         torch.set_num_threads(previous_threads)

@@ -20,7 +20,7 @@ from pixelrnn.data import load_dataset
 from pixelrnn.errors import ConfigError
 from pixelrnn.experiments.mfu import counted_flops
 from pixelrnn.models import PRESETS, build_model, count_parameters, model_config, training_defaults
-from pixelrnn.nn import recurrent_cell
+from pixelrnn.nn import recurrent_cell, row_lstm_recurrence
 from pixelrnn.nn.diagonal_bilstm import diagonal_schedule
 from pixelrnn.nn.diagonal_lstm_recurrence import native_kernel
 from pixelrnn.nn.recurrent import CELLS, RECURRENT_LAYERS, DiagonalBiLSTM, RowLSTM
@@ -140,10 +140,17 @@ def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
     assert calls == [(2, 16, rows, 2) for rows in rows_per_step]  # (directions, 4 gates × h, rows, B)
 
 
-@pytest.mark.parametrize("cell,kernel,learned,condition", [("lstm", 3, True, 0), ("gru", 5, False, 2)])
-def test_the_row_lstm_is_a_row_by_row_convolution(cell, kernel, learned, condition):
-    """The Row LSTM's one-product steps equal the textbook loop: a 1×k Conv1d over the previous row's state, the
-    cell update of (B, G·h, W) pre-activations (float64, outputs and gradients)."""
+@pytest.mark.parametrize("native", ["native", "python"])
+@pytest.mark.parametrize("cell,kernel,learned,condition", [("lstm", 3, True, 0), ("gru", 5, False, 2),
+                                                           ("lstm", 5, False, 1), ("lstm", 1, True, 0)])
+def test_the_row_lstm_is_a_row_by_row_convolution(cell, kernel, learned, condition, native, monkeypatch):
+    """The Row LSTM's one-product steps, native (pixelrnn.nn.native, the LSTM) or in PyTorch operations, equal the
+    textbook loop: a 1×k Conv1d over the previous row's state, the cell update of (B, G·h, W) pre-activations
+    (float64, outputs and gradients)."""
+    monkeypatch.setenv("PIXELRNN_NATIVE", "1" if native == "native" else "0")
+    if native == "native":
+        require_native_kernel()
+    assert (row_lstm_recurrence.native_kernel(torch.zeros(1)) is not None) == (native == "native")
     torch.manual_seed(0)
     layer = RowLSTM(6, 4, kernel, cell=cell, condition_channels=condition, learned_initial_state=learned).double()
     with torch.no_grad():

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import torch
 from torch.autograd.function import once_differentiable
-from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from pixelrnn.nn import native
 from pixelrnn.nn.recurrent_cell import tanh
@@ -122,14 +121,8 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
 
 
 def native_kernel(like: torch.Tensor):
-    """The native recurrence (:mod:`pixelrnn.nn.native`) for a float32 / float64 CPU tensor, or None.
-
-    None too under a ``TorchDispatchMode`` (``FlopCounterMode`` of ``pixelrnn bench --mfu``): the kernel's worker
-    thread would not report its products to the mode; the PyTorch loop takes the same products.
-    """
-    if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64) or is_in_torch_dispatch_mode():
-        return None
-    return native.diagonal_lstm()
+    """The native recurrence (:mod:`pixelrnn.nn.native`) where it may take ``like`` (:func:`native.usable`), or None."""
+    return native.diagonal_lstm() if native.usable(like) else None
 
 
 def _to_previous_diagonal(d_neighbours: torch.Tensor, d_left_memory: torch.Tensor, previous_rows: int, advance: int,

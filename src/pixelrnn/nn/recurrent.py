@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from pixelrnn.errors import ConfigError
+from pixelrnn.nn import row_lstm_recurrence
 from pixelrnn.nn.diagonal_bilstm import DiagonalBiLSTM
 from pixelrnn.nn.recurrent_cell import (
     CELLS,
@@ -36,6 +37,7 @@ from pixelrnn.nn.recurrent_cell import (
     initial_state,
     with_condition,
 )
+from pixelrnn.nn.row_lstm_recurrence import RowLSTMRecurrence
 
 __all__ = ["CELLS", "RECURRENT_LAYERS", "DiagonalBiLSTM", "RowLSTM", "cell_step", "recurrent_layer"]
 
@@ -91,6 +93,10 @@ class RowLSTM(SteppedLayer):
             initial_hidden, initial_memory = self.initial_state.pair(0)  # 2 × (h,)
             hidden = hidden + initial_hidden[:, None].to(hidden.dtype)  # (h, B·W)
             memory = memory + initial_memory[:, None].to(hidden.dtype)
+        if self.cell == "lstm" and torch.is_grad_enabled() and not self.compiled \
+                and not torch.is_autocast_enabled(inputs.device.type) and row_lstm_recurrence.native_kernel(inputs):
+            hidden_rows = RowLSTMRecurrence.apply(rows_input, weight, hidden, memory, batch, width)  # (H, h, B·W)
+            return hidden_rows.view(height, self.hidden, batch, width).permute(2, 1, 0, 3)  # (B, h, H, W)
         rows = []
         for row_input in rows_input.unbind(dim=0):  # H × (G·h, B·W); unbind's backward is one stack, not H copies
             taps = _row_taps(hidden.view(self.hidden, batch, width), kernel.shape[2])  # (h·k, B·W)

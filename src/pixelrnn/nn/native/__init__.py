@@ -42,6 +42,7 @@ def _build(name: str) -> ModuleType | None:
     isa = _vector_isa()
     try:
         return cpp_extension.load(name=f"pixelrnn_{name}_{isa.lower()}", sources=[str(_SOURCES / f"{name}.cpp")],
+                                  extra_include_paths=[str(_SOURCES)],
                                   extra_cflags=["-O3", *_VECTOR_FLAGS.get(isa, [])], verbose=False)
     except Exception as error:  # noqa: BLE001 — any build failure leaves the PyTorch loop in place
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -53,3 +54,18 @@ def _build(name: str) -> ModuleType | None:
 def diagonal_lstm() -> ModuleType | None:
     """The Diagonal BiLSTM's LSTM recurrence (``forward``, ``backward``; see ``diagonal_lstm.cpp``), or None."""
     return _build("diagonal_lstm") if enabled() else None
+
+
+def row_lstm() -> ModuleType | None:
+    """The Row LSTM's LSTM recurrence (``forward``, ``backward``; see ``row_lstm.cpp``), or None."""
+    return _build("row_lstm") if enabled() else None
+
+
+def usable(like: torch.Tensor) -> bool:
+    """Whether a native kernel may take ``like``'s computation: a float32 / float64 CPU tensor, outside any
+    ``TorchDispatchMode`` (``FlopCounterMode`` of ``pixelrnn bench --mfu``: a kernel's worker threads would not
+    report their products to the mode; the PyTorch loops take the same products)."""
+    from torch.utils._python_dispatch import is_in_torch_dispatch_mode
+
+    return like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64) and \
+        not is_in_torch_dispatch_mode()

@@ -10,7 +10,8 @@
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
-#include <ATen/cpu/vec/vec.h>
+
+#include "lstm_cell.h"
 
 #include <algorithm>
 #include <vector>
@@ -18,6 +19,8 @@
 namespace {
 
 using at::Tensor;
+using pixelrnn_native::cell_backward;
+using pixelrnn_native::cell_forward;
 
 struct Step {
   int64_t rows, advance, column;  // the diagonal's row count, its first row's rise, its first column in N
@@ -52,65 +55,6 @@ void for_directions(const F& f) {
     });
   } else {
     f(0), f(1);
-  }
-}
-
-template <typename scalar_t>
-using Vec = at::vec::Vectorized<scalar_t>;
-
-template <typename scalar_t>
-Vec<scalar_t> sigmoid(const Vec<scalar_t>& x) {
-  const Vec<scalar_t> one(1);
-  return one / (one + x.neg().exp_u20());  // float: a 20-ulp polynomial (float64: exact)
-}
-
-// tanh(x) = 2σ(2x) − 1: one exponential, several times faster than SLEEF's tanh (as in recurrent_cell.tanh)
-template <typename scalar_t>
-Vec<scalar_t> tanh(const Vec<scalar_t>& x) {
-  const Vec<scalar_t> two(2), one(1);
-  return two * sigmoid(two * x) - one;
-}
-
-// The forward's element-wise pass over one unit's n·B columns: activations in place of the pre-activations.
-template <typename scalar_t>
-void cell_forward(scalar_t* o, scalar_t* f, scalar_t* i, scalar_t* g, const scalar_t* from_state_o,
-                  const scalar_t* from_state_f, const scalar_t* from_state_i, const scalar_t* from_state_g,
-                  const scalar_t* bias, int64_t bias_stride, const scalar_t* left, scalar_t* tanh_cell,
-                  scalar_t* cell, scalar_t* hidden, int64_t width) {
-  const Vec<scalar_t> bias_o(bias[0]), bias_f(bias[bias_stride]), bias_i(bias[2 * bias_stride]),
-      bias_g(bias[3 * bias_stride]);
-  for (int64_t j = 0; j < width; j += Vec<scalar_t>::size()) {
-    const int count = static_cast<int>(std::min<int64_t>(Vec<scalar_t>::size(), width - j));
-    auto load = [&](const scalar_t* p) { return Vec<scalar_t>::loadu(p + j, count); };
-    const auto o_ = sigmoid(load(o) + load(from_state_o) + bias_o);
-    const auto f_ = sigmoid(load(f) + load(from_state_f) + bias_f);
-    const auto i_ = sigmoid(load(i) + load(from_state_i) + bias_i);
-    const auto g_ = tanh(load(g) + load(from_state_g) + bias_g);
-    const auto c_ = f_ * load(left) + i_ * g_;
-    const auto t_ = tanh(c_);
-    o_.store(o + j, count), f_.store(f + j, count), i_.store(i + j, count), g_.store(g + j, count);
-    t_.store(tanh_cell + j, count), c_.store(cell + j, count), (o_ * t_).store(hidden + j, count);
-  }
-}
-
-// The backward's element-wise pass over one unit's n·B columns: the gate gradients and the left cell's.
-template <typename scalar_t>
-void cell_backward(const scalar_t* o, const scalar_t* f, const scalar_t* i, const scalar_t* g,
-                   const scalar_t* tanh_cell, const scalar_t* left, const scalar_t* grad_hidden,
-                   const scalar_t* carry_hidden, const scalar_t* carry_memory, scalar_t* d_o, scalar_t* d_f,
-                   scalar_t* d_i, scalar_t* d_g, scalar_t* d_left, int64_t width) {
-  const Vec<scalar_t> one(1);
-  for (int64_t j = 0; j < width; j += Vec<scalar_t>::size()) {
-    const int count = static_cast<int>(std::min<int64_t>(Vec<scalar_t>::size(), width - j));
-    auto load = [&](const scalar_t* p) { return Vec<scalar_t>::loadu(p + j, count); };
-    const auto o_ = load(o), f_ = load(f), i_ = load(i), g_ = load(g), t_ = load(tanh_cell);
-    const auto dh = load(grad_hidden) + load(carry_hidden);
-    const auto dc = dh * o_ * (one - t_ * t_) + load(carry_memory);
-    (dh * t_ * o_ * (one - o_)).store(d_o + j, count);
-    (dc * load(left) * f_ * (one - f_)).store(d_f + j, count);
-    (dc * g_ * i_ * (one - i_)).store(d_i + j, count);
-    (dc * i_ * (one - g_ * g_)).store(d_g + j, count);
-    (dc * f_).store(d_left + j, count);
   }
 }
 
