@@ -14,6 +14,7 @@
 #include "lstm_cell.h"
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 namespace {
@@ -42,6 +43,9 @@ std::vector<Step> make_steps(const std::vector<int64_t>& rows, const std::vector
 Tensor products(const Tensor& a, const Tensor& b) {
   return at::stack({at::mm(a.select(0, 0), b.select(0, 0)), at::mm(a.select(0, 1), b.select(0, 1))});
 }
+
+// The two directions' views of a (2, …) tensor, taken once rather than per step.
+std::array<Tensor, 2> per_direction(const Tensor& both) { return {both.select(0, 0), both.select(0, 1)}; }
 
 // Runs f(d) for both directions d: on two threads at once where PyTorch has two or three (each direction's small
 // products then run on one thread: one fork per step instead of one per operation), one after the other where it
@@ -139,6 +143,8 @@ std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& we
   Tensor from_state = at::empty({2, 4 * hidden * widest}, pixels.options());  // per direction, (4h, n·B)
   const Tensor start_h = start_hidden.contiguous(), start_c = start_memory.contiguous();
   const Tensor bias_values = bias.contiguous();  // (2, 4h, 1)
+  const std::array<Tensor, 2> from_state_of = per_direction(from_state), state_weight_of = per_direction(state_weight),
+                              neighbours_of = per_direction(neighbours);
   AT_DISPATCH_FLOATING_TYPES(pixels.scalar_type(), "diagonal_lstm_forward", [&] {
     for (size_t s = 0; s < steps.size(); ++s) {
       const Step& step = steps[s];
@@ -148,8 +154,8 @@ std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& we
                                     hidden_states.data_ptr<scalar_t>(), cells.data_ptr<scalar_t>(),
                                     start_h.data_ptr<scalar_t>(), start_c.data_ptr<scalar_t>(),
                                     neighbours.data_ptr<scalar_t>(), left.data_ptr<scalar_t>());
-        Tensor step_from_state = from_state.select(0, d).narrow(0, 0, 4 * hidden * width).view({4 * hidden, width});
-        at::mm_out(step_from_state, state_weight.select(0, d), neighbours.select(0, d).narrow(1, step.column, width));
+        Tensor step_from_state = from_state_of[d].narrow(0, 0, 4 * hidden * width).view({4 * hidden, width});
+        at::mm_out(step_from_state, state_weight_of[d], neighbours_of[d].narrow(1, step.column, width));
         const scalar_t* fs = step_from_state.data_ptr<scalar_t>();
         const int64_t fs_unit = step_from_state.stride(0);
         for (int64_t k = 0; k < hidden; ++k) {
@@ -188,6 +194,8 @@ std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const T
   Tensor carry = at::zeros({2, 2, hidden, widest}, pixels.options());
   Tensor d_left = at::empty({2, hidden, widest}, pixels.options());
   Tensor d_neighbours = at::empty({2, 2 * hidden * widest}, pixels.options());  // per direction, (2h, n·B)
+  const std::array<Tensor, 2> d_neighbours_of = per_direction(d_neighbours), d_gates_of = per_direction(d_gates),
+                              state_weight_t_of = per_direction(state_weight_t);
   AT_DISPATCH_FLOATING_TYPES(pixels.scalar_type(), "diagonal_lstm_backward", [&] {
     for (int64_t s = static_cast<int64_t>(steps.size()) - 1; s >= 0; --s) {
       const Step& step = steps[s];
@@ -207,8 +215,8 @@ std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const T
                                   carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
                                   dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
         }
-        Tensor step_d_neighbours = d_neighbours.select(0, d).narrow(0, 0, 2 * hidden * width).view({2 * hidden, width});
-        at::mm_out(step_d_neighbours, state_weight_t.select(0, d), d_gates.select(0, d).narrow(1, step.column, width));
+        Tensor step_d_neighbours = d_neighbours_of[d].narrow(0, 0, 2 * hidden * width).view({2 * hidden, width});
+        at::mm_out(step_d_neighbours, state_weight_t_of[d], d_gates_of[d].narrow(1, step.column, width));
         // route the gradients of this step's [above | left] hidden states and left cells to the previous diagonal
         const scalar_t* dn = step_d_neighbours.data_ptr<scalar_t>();
         const int64_t dn_unit = step_d_neighbours.stride(0);
