@@ -22,12 +22,12 @@ def _outputs_and_gradients(layer: torch.nn.Module, inputs: torch.Tensor, weights
 
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 4])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_native_recurrence_equals_the_pytorch_loop(kind, dtype, threads, monkeypatch):
     """Outputs and gradients of a layer at the MNIST size's width (h = 16, batch 5, 9×7 map), native against the
     PyTorch loop: float64 to 1e-10, float32 to the float32 rounding of a 20-ulp exponential; on two threads the
-    Diagonal BiLSTM's two directions run at once."""
+    Diagonal BiLSTM's two directions run at once, on four one after the other."""
     require_native_kernel()
     build, kernel_for = LAYERS[kind]
     torch.manual_seed(0)

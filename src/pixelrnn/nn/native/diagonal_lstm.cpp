@@ -22,6 +22,7 @@ namespace {
 using at::Tensor;
 using pixelrnn_native::cell_backward;
 using pixelrnn_native::cell_forward;
+using pixelrnn_native::for_units;
 
 struct Step {
   int64_t rows, advance, column;  // the diagonal's row count, its first row's rise, its first column in N
@@ -49,7 +50,7 @@ std::array<Tensor, 2> per_direction(const Tensor& both) { return {both.select(0,
 
 // Runs f(d) for both directions d: on two threads at once where PyTorch has two or three (each direction's small
 // products then run on one thread: one fork per step instead of one per operation), one after the other where it
-// has one or more than three (the products then use every thread).
+// has one or more than three (the products and for_units then use every thread).
 template <typename F>
 void for_directions(const F& f) {
   const int threads = at::get_num_threads();
@@ -72,7 +73,7 @@ void gather_neighbours(int64_t d, const Step& step, const Step* previous, int64_
                        const scalar_t* start_hidden, const scalar_t* start_memory, scalar_t* neighbours,
                        scalar_t* left) {
   const int64_t previous_rows = previous ? previous->rows : 0;
-  for (int64_t k = 0; k < hidden; ++k) {
+  for_units(hidden, step.rows * batch, [&](int64_t k) {
     const int64_t unit = d * hidden + k;
     const scalar_t* start_h = start_hidden + unit * batch;
     const scalar_t* start_c = start_memory + unit * batch;
@@ -92,7 +93,7 @@ void gather_neighbours(int64_t d, const Step& step, const Step* previous, int64_
                                                     : start_c;
       std::copy_n(cell, batch, left_cell + r * batch);
     }
-  }
+  });
 }
 
 // One unit's gradients w.r.t. step s's above / left hidden states and left cells (n·B each) routed to the previous
@@ -158,7 +159,7 @@ std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& we
         at::mm_out(step_from_state, state_weight_of[d], neighbours_of[d].narrow(1, step.column, width));
         const scalar_t* fs = step_from_state.data_ptr<scalar_t>();
         const int64_t fs_unit = step_from_state.stride(0);
-        for (int64_t k = 0; k < hidden; ++k) {
+        for_units(hidden, width, [&](int64_t k) {
           scalar_t* a = activations.data_ptr<scalar_t>() + (d * 4 * hidden + k) * columns + step.column;
           const scalar_t* f = fs + k * fs_unit;
           const int64_t unit = (d * hidden + k) * columns + step.column;
@@ -168,7 +169,7 @@ std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& we
                                  left.data_ptr<scalar_t>() + unit, tanh_cell.data_ptr<scalar_t>() + unit,
                                  cells.data_ptr<scalar_t>() + unit, hidden_states.data_ptr<scalar_t>() + unit,
                                  width);
-        }
+        });
       });
     }
   });
@@ -204,7 +205,7 @@ std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const T
       scalar_t* carry_memory = carry_hidden + 2 * hidden * widest;
       const int64_t previous_rows = s ? steps[s - 1].rows : 0;
       for_directions([&](int64_t d) {
-        for (int64_t k = 0; k < hidden; ++k) {
+        for_units(hidden, width, [&](int64_t k) {
           const int64_t unit = (d * hidden + k) * columns + step.column, scratch = (d * hidden + k) * widest;
           const int64_t gate = (d * 4 * hidden + k) * columns + step.column, gate_stride = hidden * columns;
           const scalar_t* a = activations.data_ptr<scalar_t>() + gate;
@@ -214,20 +215,20 @@ std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const T
                                   grad_hidden.data_ptr<scalar_t>() + unit, carry_hidden + scratch,
                                   carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
                                   dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
-        }
+        });
         Tensor step_d_neighbours = d_neighbours_of[d].narrow(0, 0, 2 * hidden * width).view({2 * hidden, width});
         at::mm_out(step_d_neighbours, state_weight_t_of[d], d_gates_of[d].narrow(1, step.column, width));
         // route the gradients of this step's [above | left] hidden states and left cells to the previous diagonal
         const scalar_t* dn = step_d_neighbours.data_ptr<scalar_t>();
         const int64_t dn_unit = step_d_neighbours.stride(0);
-        for (int64_t k = 0; k < hidden; ++k) {
+        for_units(hidden, width, [&](int64_t k) {
           route_to_previous<scalar_t>(step, previous_rows, batch, dn + k * dn_unit, dn + (hidden + k) * dn_unit,
                                       d_left.data_ptr<scalar_t>() + (d * hidden + k) * widest,
                                       carry_hidden + (d * hidden + k) * widest,
                                       carry_memory + (d * hidden + k) * widest,
                                       grad_start_hidden.data_ptr<scalar_t>() + (d * hidden + k) * batch,
                                       grad_start_memory.data_ptr<scalar_t>() + (d * hidden + k) * batch);
-        }
+        });
       });
     }
   });

@@ -1,14 +1,26 @@
 // The LSTM cell's element-wise passes (PixelRNN §3.1–3.2), shared by the Row LSTM's and the Diagonal BiLSTM's
 // native loops: gates o, f, i = σ(·), g = tanh(·); c = f ⊙ c_left + i ⊙ g; h = o ⊙ tanh(c). Each pass runs over
-// one hidden unit's run of contiguous columns, in the CPU's vector width (AVX2 where PyTorch uses AVX2 or AVX512).
+// one hidden unit's run of contiguous columns, in the CPU's vector width (AVX2 where PyTorch uses AVX2 or AVX512);
+// for_units shares the units out among threads.
 #pragma once
 
+#include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
 #include <cstdint>
 
 namespace pixelrnn_native {
+
+// Runs f(k) for every hidden unit k < h, on several threads when the units' ``columns`` each make enough work
+// (inside another parallel region, such as one direction of the Diagonal BiLSTM, on that region's thread).
+template <typename F>
+void for_units(int64_t hidden, int64_t columns, const F& f) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(columns, 1));
+  at::parallel_for(0, hidden, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) f(k);
+  });
+}
 
 template <typename scalar_t>
 using Vec = at::vec::Vectorized<scalar_t>;

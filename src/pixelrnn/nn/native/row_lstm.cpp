@@ -19,15 +19,7 @@ namespace {
 using at::Tensor;
 using pixelrnn_native::cell_backward;
 using pixelrnn_native::cell_forward;
-
-// Runs f(k) for every hidden unit k < h, in parallel when a row's element-wise work is large enough.
-template <typename F>
-void for_units(int64_t hidden, int64_t columns, const F& f) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(columns, 1));
-  at::parallel_for(0, hidden, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) f(k);
-  });
-}
+using pixelrnn_native::for_units;
 
 // taps (h·k, B·W): row c·k + t holds channel c of ``hidden`` (h, B·W) at column j + t − k/2 of the same image row
 // (zero beyond its ends).
