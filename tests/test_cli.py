@@ -180,6 +180,7 @@ def test_bench_prints_a_table_and_writes_json_lines(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("machine: ") and "| row-lstm-small | 1×8×8, 17 levels | 4 |" in printed
+    assert ", native loops on" in printed.splitlines()[0]  # says whether the recurrences' native loops ran
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["model"] for line in lines] == ["row-lstm-small", "pixelcnn-tiny"]
     assert all(line["train_images_per_second"] > 0 and line["eval_images_per_second"] > 0 for line in lines)

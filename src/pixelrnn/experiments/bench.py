@@ -21,6 +21,7 @@ from pixelrnn.config import PRECISIONS, TrainConfig
 from pixelrnn.errors import ConfigError
 from pixelrnn.experiments.mfu import counted_flops, matmul_flops_per_second, synchronize
 from pixelrnn.models import build_model, count_parameters, model_config, training_defaults
+from pixelrnn.nn import native
 from pixelrnn.runtime import autocast, resolve_device
 from pixelrnn.sampling.fast import fast_sample_images, has_fast_sampler
 from pixelrnn.training.optim import build_optimizer
@@ -163,7 +164,8 @@ def _peak_memory_mib(device: torch.device) -> float:
 
 
 def machine_description(device: str = "auto") -> str:
-    """CPU model (lscpu), cores, PyTorch version and threads, and the GPU's name when one is used."""
+    """CPU model (lscpu), cores, PyTorch version and threads, and the GPU's name when one is used (else whether
+    the recurrences' native CPU loops are switched on)."""
     cpu = platform.processor() or "unknown CPU"
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -177,4 +179,6 @@ def machine_description(device: str = "auto") -> str:
     target = resolve_device(device)
     if target.type == "cuda":
         description += f", GPU {torch.cuda.get_device_name(target)}"
+    else:  # the recurrences' native CPU loops (pixelrnn.nn.native), when a model takes them
+        description += ", native loops " + ("on" if native.enabled() else "off (PIXELRNN_NATIVE=0)")
     return description
