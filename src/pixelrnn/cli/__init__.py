@@ -34,7 +34,7 @@ from pixelrnn.cli import (
 )
 from pixelrnn.cli import eval as evaluate
 from pixelrnn.errors import PixelRNNError
-from pixelrnn.runtime import flush_denormals
+from pixelrnn.runtime import flush_denormals, keep_freed_memory
 
 # the subcommands, in the order `pixelrnn --help` lists them
 SUBCOMMANDS = {"train": train, "recipes": recipes, "pretrained": pretrained, "sweep": sweep, "eval": evaluate,
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
     flush_denormals()  # every command: a trained model's subnormal weights would run on the CPU's slow path
+    keep_freed_memory()  # and a step's large buffers reused, not faulted in again every step
     try:
         return SUBCOMMANDS[args.command].run(args)
     except PixelRNNError as error:
