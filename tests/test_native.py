@@ -99,3 +99,20 @@ def test_flop_counting_takes_the_pytorch_loop(monkeypatch):
     with FlopCounterMode(display=False):
         assert native_kernel(torch.zeros(1)) is None
     assert native_kernel(torch.zeros(1)) is not None
+
+
+def test_a_first_build_says_that_it_compiles(monkeypatch, caplog):
+    """The minute of compiling on a machine's first use is announced on the log, not a silent pause."""
+    from torch.utils import cpp_extension
+
+    built = object()
+    monkeypatch.setattr(cpp_extension, "load", lambda **_: built)
+    monkeypatch.setattr(native.shutil, "which", lambda _: "/usr/bin/c++")
+    monkeypatch.setattr(native, "_built", lambda *_: False)
+    native._build.cache_clear()
+    try:
+        with caplog.at_level("INFO", logger="pixelrnn"):
+            assert native._build("row_lstm") is built
+        assert "compiling the native row_lstm loop (once on this machine, about a minute)" in caplog.text
+    finally:
+        native._build.cache_clear()

@@ -11,6 +11,7 @@ it reports AVX2 or AVX512, a portable build elsewhere; the name of the build say
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import warnings
@@ -20,6 +21,7 @@ from types import ModuleType
 import torch
 
 _SOURCES = Path(__file__).parent
+logger = logging.getLogger("pixelrnn")
 _VECTOR_FLAGS = {"AVX2": ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]}
 
 
@@ -33,6 +35,15 @@ def _vector_isa() -> str:
     return "AVX2" if capability in ("AVX2", "AVX512") else "DEFAULT"
 
 
+def _built(cpp_extension: ModuleType, extension: str) -> bool:
+    """Whether PyTorch's cache already holds the build (so loading takes a second); True where it cannot tell."""
+    try:
+        folder = Path(cpp_extension._get_build_directory(extension, False))  # private: may change between versions
+    except (AttributeError, TypeError):
+        return True
+    return (folder / f"{extension}.so").is_file()
+
+
 @functools.cache
 def _build(name: str) -> ModuleType | None:
     if shutil.which(os.environ.get("CXX", "c++")) is None:
@@ -40,8 +51,11 @@ def _build(name: str) -> ModuleType | None:
     from torch.utils import cpp_extension
 
     isa = _vector_isa()
+    extension = f"pixelrnn_{name}_{isa.lower()}"
+    if not _built(cpp_extension, extension):
+        logger.info("pixelrnn: compiling the native %s loop (once on this machine, about a minute)", name)
     try:
-        return cpp_extension.load(name=f"pixelrnn_{name}_{isa.lower()}", sources=[str(_SOURCES / f"{name}.cpp")],
+        return cpp_extension.load(name=extension, sources=[str(_SOURCES / f"{name}.cpp")],
                                   extra_include_paths=[str(_SOURCES)],
                                   extra_cflags=["-O3", *_VECTOR_FLAGS.get(isa, [])], verbose=False)
     except Exception as error:  # noqa: BLE001 — any build failure leaves the PyTorch loop in place
