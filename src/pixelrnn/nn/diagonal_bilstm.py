@@ -25,7 +25,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pixelrnn.nn.diagonal_lstm_recurrence import DiagonalLSTMRecurrence, rows_above_and_left, rows_to_the_left
+from pixelrnn.nn.diagonal_lstm_recurrence import (
+    DiagonalLSTMRecurrence,
+    NativeDiagonalLSTM,
+    native_kernel,
+    rows_above_and_left,
+    rows_to_the_left,
+)
 from pixelrnn.nn.position_gather import gather_positions, inverse_positions
 from pixelrnn.nn.recurrent_cell import SteppedLayer, condition_conv, gate_conv, initial_state, with_condition_check
 
@@ -117,13 +123,20 @@ class DiagonalBiLSTM(SteppedLayer):
     def forward(self, inputs: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         batch, _, height, width = inputs.shape
         schedule = diagonal_schedule(height, width, self.shift_right_to_left)
-        pixels, input_weight = self._pixels(inputs, condition, schedule)  # (2, C', H·W·B)
+        raster, input_weight = self._inputs_and_weight(inputs, condition)  # (B, C', H, W), (2, G·h, C')
         bias = self.input_to_state.bias.view(2, self.gates, 1)
         state_weight = self.state_to_state.transpose(1, 2)  # (2, G·h, 2h): [above | left]
         weight = torch.cat([input_weight, state_weight], dim=2)  # (2, G·h, C' + 2h): [pixel | above | left]
         start_hidden, start_memory = self._initial_rows(batch, inputs)  # 2 × (2, h, 1, B)
-        if self.cell == "lstm" and self.hand_written_backward and torch.is_grad_enabled() and not self.compiled \
-                and not torch.is_autocast_enabled(inputs.device.type):  # training in float32 / float64
+        hand_written = self.cell == "lstm" and self.hand_written_backward and torch.is_grad_enabled() and \
+            not self.compiled and not torch.is_autocast_enabled(inputs.device.type)  # training in float32 / float64
+        kernel = native_kernel(inputs) if hand_written else None
+        if kernel is not None:  # the native loop, with the two gathers of the layout
+            return NativeDiagonalLSTM.apply(raster.flatten(2), weight, bias, start_hidden, start_memory,
+                                            schedule.reads, schedule.writes, schedule.steps, kernel).view(
+                batch, self.hidden, height, width)
+        pixels = self._diagonal_order(raster, schedule)  # (2, C', H·W·B)
+        if hand_written:
             states = DiagonalLSTMRecurrence.apply(pixels, weight, bias, start_hidden, start_memory, schedule.steps,
                                                   batch).view(2, self.hidden, height * width, batch)
             return self._raster_order(states, schedule, batch, height, width)
@@ -156,24 +169,27 @@ class DiagonalBiLSTM(SteppedLayer):
             gather_positions(diagonal[1], 1, writes[1], inverse[1])  # (h, H·W, B)
         return out.permute(2, 0, 1).reshape(batch, self.hidden, height, width)
 
-    def _pixels(self, inputs: torch.Tensor, condition: torch.Tensor | None,
-                schedule: DiagonalSchedule) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each direction's input pixels in diagonal order, (2, C', H·W·B), and its input-to-state matrix
-        (2, G·h, C'): the masked 1×1 convolution's (and the condition's unmasked 1×1 map's) weight.
-
-        ``schedule.reads`` (2, H·W) is each direction's order. The products are taken per step, together with the
-        state-to-state ones, so the (2, G·h, H·W·B) pre-activations of the whole map are never stored.
-        """
+    def _inputs_and_weight(self, inputs: torch.Tensor, condition: torch.Tensor | None,
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's input map (B, C', H, W) — the input, and the condition map after it — and each direction's
+        input-to-state matrix (2, G·h, C'): the masked 1×1 convolution's (and the condition's unmasked 1×1 map's)
+        weight. The products are taken per step, together with the state-to-state ones, so the (2, G·h, H·W·B)
+        pre-activations of the whole map are never stored."""
         channels = inputs.shape[1]
         with_condition_check(self.condition_to_state, condition)
         weight = (self.input_to_state.weight * self.input_to_state.mask).view(2, self.gates, channels)
         if condition is not None:
             inputs = torch.cat([inputs, condition], dim=1)  # (B, C + Cc, H, W)
             weight = torch.cat([weight, self.condition_to_state.weight.view(2, self.gates, -1)], dim=2)
+        return inputs, weight
+
+    @staticmethod
+    def _diagonal_order(inputs: torch.Tensor, schedule: DiagonalSchedule) -> torch.Tensor:
+        """Each direction's input pixels (B, C', H, W) in diagonal order, (2, C', H·W·B); ``schedule.reads``
+        (2, H·W) is each direction's order."""
         pixels = inputs.flatten(2).permute(1, 2, 0).contiguous()  # (C', H·W, B): a pixel's batch is one run
         reads, inverse = schedule.reads.flatten().to(inputs.device), schedule.reads_inverse.to(inputs.device)
-        pixels = gather_positions(pixels, 1, reads, inverse).view(pixels.shape[0], 2, -1).transpose(0, 1)
-        return pixels, weight  # (2, C', H·W·B), (2, G·h, C')
+        return gather_positions(pixels, 1, reads, inverse).view(pixels.shape[0], 2, -1).transpose(0, 1)
 
     def _initial_rows(self, batch: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The state every row starts from, (hidden, memory), each (2, h, 1, B): learned, or zeros."""

@@ -14,10 +14,10 @@ The visiting order and the column layout are those of :mod:`pixelrnn.nn.diagonal
 order, each position's B images one run of columns, both directions stacked in the leading dimension of 2.
 
 On a CPU, in float32 / float64, the same loop runs natively where a C++ compiler is at hand
-(:mod:`pixelrnn.nn.native`, ``diagonal_lstm.cpp``): one product per step for the state-to-state part, one fused
-element-wise pass for the cell, the input-to-state part and the backward's weight and pixel gradients as one product
-each over every position, the two directions on two threads. The PyTorch loop below is the fallback, and the
-reference the native one is tested against.
+(:class:`NativeDiagonalLSTM` over :mod:`pixelrnn.nn.native`'s ``diagonal_lstm.cpp``): one product per step for the
+state-to-state part, one fused element-wise pass for the cell, the input-to-state part and the backward's weight and
+pixel gradients as one product each over every position, the layer's gathers into and out of diagonal order in the
+same call. :class:`DiagonalLSTMRecurrence` is the fallback, and the reference the native loop is tested against.
 """
 
 from __future__ import annotations
@@ -47,14 +47,6 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pixels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, start_hidden: torch.Tensor,
                 start_memory: torch.Tensor, steps: tuple[tuple[int, int], ...], batch: int) -> torch.Tensor:
-        kernel = native_kernel(pixels)
-        ctx.kernel = kernel
-        if kernel is not None:
-            rows, advances = ([step[k] for step in steps] for k in (0, 1))
-            hidden, *saved = kernel.forward(pixels, weight, bias, start_hidden, start_memory, rows, advances, batch)
-            ctx.save_for_backward(pixels, weight, *saved)
-            ctx.steps, ctx.batch = (rows, advances), batch
-            return hidden
         hidden_size = start_hidden.shape[1]
         previous_hidden = previous_memory = pixels.new_zeros(2, hidden_size, 0, batch)
         saved: list[tuple[torch.Tensor, ...]] = []  # per step, each tensor contiguous: no strided writes
@@ -82,9 +74,6 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hidden: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        if ctx.kernel is not None:
-            (rows, advances), batch = ctx.steps, ctx.batch
-            return (*ctx.kernel.backward(grad_hidden, *ctx.saved_tensors, rows, advances, batch), None, None)
         (weight,) = ctx.saved_tensors
         steps, batch, saved = ctx.steps, ctx.batch, ctx.saved_steps
         hidden_size = weight.shape[1] // 4
@@ -118,6 +107,40 @@ class DiagonalLSTMRecurrence(torch.autograd.Function):
         del ctx.saved_steps
         grad_pixels = torch.cat(grad_pixel_steps[::-1], dim=2)  # (2, C', N)
         return grad_pixels, grad_weight, grad_bias, grad_start_hidden, grad_start_memory, None, None
+
+
+class NativeDiagonalLSTM(torch.autograd.Function):
+    """The native loop on the layer's raster map, with the layout's two gathers fused into it
+    (``diagonal_lstm.cpp``): the sum of both directions' hidden states in raster order.
+
+    Forward args:
+        inputs: (B, C', H·W) the input (and condition) map; weight (2, 4h, C' + 2h), bias (2, 4h, 1),
+        start_hidden, start_memory (2, h, 1, B) as :class:`DiagonalLSTMRecurrence`'s.
+        reads, writes: :class:`~pixelrnn.nn.diagonal_bilstm.DiagonalSchedule`'s (2, H·W) orders.
+        steps: per diagonal (row count, advance). kernel: :func:`native_kernel`'s module.
+
+    Returns:
+        (B, h, H·W) the sum of the two directions' hidden states, the right-to-left one shifted down a row.
+    """
+
+    @staticmethod
+    def forward(ctx, inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, start_hidden: torch.Tensor,
+                start_memory: torch.Tensor, reads: torch.Tensor, writes: torch.Tensor,
+                steps: tuple[tuple[int, int], ...], kernel) -> torch.Tensor:
+        rows, advances = ([step[k] for step in steps] for k in (0, 1))
+        batch = inputs.shape[0]
+        out, *saved = kernel.raster_forward(inputs, reads, writes, weight, bias, start_hidden, start_memory, rows,
+                                            advances, batch)
+        ctx.save_for_backward(reads, writes, saved[0], weight, *saved[1:])
+        ctx.kernel, ctx.steps, ctx.batch = kernel, (rows, advances), batch
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (rows, advances), batch = ctx.steps, ctx.batch
+        grads = ctx.kernel.raster_backward(grad_out, *ctx.saved_tensors, rows, advances, batch)
+        return (*grads, None, None, None, None)
 
 
 def native_kernel(like: torch.Tensor):

@@ -66,7 +66,8 @@ def _build(name: str) -> ModuleType | None:
 
 
 def diagonal_lstm() -> ModuleType | None:
-    """The Diagonal BiLSTM's LSTM recurrence (``forward``, ``backward``; see ``diagonal_lstm.cpp``), or None."""
+    """The Diagonal BiLSTM's LSTM recurrence on a raster map (``raster_forward``, ``raster_backward``; see
+    ``diagonal_lstm.cpp``), or None."""
     return _build("diagonal_lstm") if enabled() else None
 
 

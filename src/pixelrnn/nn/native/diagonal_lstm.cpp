@@ -239,7 +239,116 @@ std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const T
   return {grad_pixels, grad_weight, grad_bias, grad_start_hidden, grad_start_memory};
 }
 
+// The layer's layout passes, fused with the loop: a raster map (B, C', H·W) to each direction's pixels in diagonal
+// order (2, C', N), and each direction's (2, h, N) hidden states to their sum in raster order (B, h, H·W).
+// ``reads`` (2, H·W): the raster position that direction d's p-th diagonal position reads; ``writes`` (2, H·W): the
+// diagonal position whose state raster position q takes from direction d, or H·W for none (zeros).
+namespace {
+
+template <typename scalar_t>
+void to_diagonal_order(const scalar_t* raster, const int64_t* reads, scalar_t* diagonal, int64_t batch,
+                       int64_t channels, int64_t positions, bool accumulate_into_raster) {
+  // accumulate_into_raster: the transpose, raster[b, c, reads[d, p]] += diagonal[d, c, p·B + b]
+  at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      for (int64_t d = 0; d < 2; ++d) {
+        scalar_t* column = diagonal + (d * channels + c) * positions * batch;
+        const int64_t* order = reads + d * positions;
+        for (int64_t b = 0; b < batch; ++b) {  // image by image: one raster row of H·W, the column (L2) strided
+          scalar_t* image = const_cast<scalar_t*>(raster) + (b * channels + c) * positions;
+          for (int64_t p = 0; p < positions; ++p) {
+            if (!accumulate_into_raster) {
+              column[p * batch + b] = image[order[p]];
+            } else {
+              image[order[p]] = d == 0 ? column[p * batch + b] : image[order[p]] + column[p * batch + b];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void to_raster_order(scalar_t* raster, const int64_t* writes, scalar_t* diagonal, int64_t batch, int64_t hidden,
+                     int64_t positions, bool transpose) {
+  // transpose: the backward, diagonal[d, k, writes[d, q]·B + b] = raster[b, k, q] (zero where nothing is written)
+  at::parallel_for(0, hidden, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      for (int64_t d = 0; d < 2; ++d) {
+        scalar_t* column = diagonal + (d * hidden + k) * positions * batch;
+        const int64_t* order = writes + d * positions;
+        if (transpose) std::fill_n(column, positions * batch, scalar_t(0));
+        for (int64_t b = 0; b < batch; ++b) {  // image by image, as in to_diagonal_order
+          scalar_t* image = raster + (b * hidden + k) * positions;
+          for (int64_t q = 0; q < positions; ++q) {
+            const int64_t position = order[q];
+            if (transpose) {
+              if (position < positions) column[position * batch + b] = image[q];
+            } else {
+              const scalar_t state = position < positions ? column[position * batch + b] : scalar_t(0);
+              image[q] = d == 0 ? state : image[q] + state;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// The loop on a raster map: inputs (B, C', H·W) → the sum of both directions' hidden states (B, h, H·W); also
+// returns the pixels in diagonal order and what diagonal_lstm_forward keeps, for the backward.
+std::vector<Tensor> diagonal_lstm_raster_forward(const Tensor& inputs_in, const Tensor& reads_in,
+                                                 const Tensor& writes_in, const Tensor& weight, const Tensor& bias,
+                                                 const Tensor& start_hidden, const Tensor& start_memory,
+                                                 const std::vector<int64_t>& rows,
+                                                 const std::vector<int64_t>& advances, int64_t batch) {
+  const Tensor inputs = inputs_in.contiguous(), reads = reads_in.contiguous(), writes = writes_in.contiguous();
+  const int64_t channels = inputs.size(1), positions = inputs.size(2), hidden = start_hidden.size(1);
+  Tensor pixels = at::empty({2, channels, positions * batch}, inputs.options());
+  Tensor out = at::empty({batch, hidden, positions}, inputs.options());
+  std::vector<Tensor> results;
+  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "diagonal_lstm_raster_forward", [&] {
+    to_diagonal_order<scalar_t>(inputs.data_ptr<scalar_t>(), reads.data_ptr<int64_t>(), pixels.data_ptr<scalar_t>(),
+                                batch, channels, positions, false);
+    results = diagonal_lstm_forward(pixels, weight, bias, start_hidden, start_memory, rows, advances, batch);
+    to_raster_order<scalar_t>(out.data_ptr<scalar_t>(), writes.data_ptr<int64_t>(), results[0].data_ptr<scalar_t>(),
+                              batch, hidden, positions, false);
+  });
+  results[0] = pixels;  // the hidden states in diagonal order are not needed any more
+  results.insert(results.begin(), out);
+  return results;  // out, pixels, activations, tanh of the cells, left cells, neighbours
+}
+
+// Its backward: the gradients of inputs (B, C', H·W), weight, bias, start_hidden and start_memory.
+std::vector<Tensor> diagonal_lstm_raster_backward(const Tensor& grad_out_in, const Tensor& reads_in,
+                                                  const Tensor& writes_in, const Tensor& pixels, const Tensor& weight,
+                                                  const Tensor& activations, const Tensor& tanh_cell,
+                                                  const Tensor& left, const Tensor& neighbours,
+                                                  const std::vector<int64_t>& rows,
+                                                  const std::vector<int64_t>& advances, int64_t batch) {
+  const Tensor grad_out = grad_out_in.contiguous(), reads = reads_in.contiguous(), writes = writes_in.contiguous();
+  const int64_t hidden = tanh_cell.size(1), channels = pixels.size(1), positions = grad_out.size(2);
+  Tensor grad_hidden = at::empty({2, hidden, positions * batch}, grad_out.options());
+  Tensor grad_inputs = at::empty({batch, channels, positions}, grad_out.options());
+  std::vector<Tensor> grads;
+  AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "diagonal_lstm_raster_backward", [&] {
+    to_raster_order<scalar_t>(const_cast<scalar_t*>(grad_out.data_ptr<scalar_t>()), writes.data_ptr<int64_t>(),
+                              grad_hidden.data_ptr<scalar_t>(), batch, hidden, positions, true);
+    grads = diagonal_lstm_backward(grad_hidden, pixels, weight, activations, tanh_cell, left, neighbours, rows,
+                                   advances, batch);
+    const Tensor grad_pixels = grads[0].contiguous();
+    to_diagonal_order<scalar_t>(grad_inputs.data_ptr<scalar_t>(), reads.data_ptr<int64_t>(),
+                                const_cast<scalar_t*>(grad_pixels.data_ptr<scalar_t>()), batch, channels, positions,
+                                true);
+  });
+  grads[0] = grad_inputs;
+  return grads;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &diagonal_lstm_forward, "the Diagonal LSTM recurrence, forward");
-  m.def("backward", &diagonal_lstm_backward, "the Diagonal LSTM recurrence, backward");
+  m.def("raster_forward", &diagonal_lstm_raster_forward, "the recurrence on a raster map, forward");
+  m.def("raster_backward", &diagonal_lstm_raster_backward, "the recurrence on a raster map, backward");
 }
