@@ -79,7 +79,9 @@ def test_the_wheel_carries_the_data_licence_and_typing_marker(tmp_path):
     shipped = {f"pixelrnn/pretrained_models/{name}/{file}" for name in pretrained.available()
                for file in ("config.json", "model.safetensors", "README.md")}
     assert shipped and shipped <= names  # the pretrained models travel in the wheel
-    assert "pixelrnn/nn/native/diagonal_lstm.cpp" in names  # the native kernel's source, compiled on first use
+    native = {f"pixelrnn/nn/native/{name}" for name in ("diagonal_lstm.cpp", "row_lstm.cpp", "lstm_cell.h",
+                                                         "diagonal_layout.h")}
+    assert native <= names  # the native loops' sources, compiled on first use
     assert "License-Expression: MIT" in metadata and "Classifier: Typing :: Typed" in metadata
     assert "Project-URL: PixelRNN paper, https://arxiv.org/abs/1601.06759" in metadata
     requirements = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: scikit-learn")]
