@@ -124,7 +124,9 @@ def _first_rows(schedule) -> list[int]:
 
 
 def test_layers_loop_over_rows_and_diagonals_never_pixels(monkeypatch):
-    """The Python loop runs H times (Row LSTM) and W + H − 1 times, both directions at once (Diagonal BiLSTM)."""
+    """The Python loop runs H times (Row LSTM) and W + H − 1 times, both directions at once (Diagonal BiLSTM); the
+    native loops (pixelrnn.nn.native) follow the same steps and are tested equal to it."""
+    monkeypatch.setenv("PIXELRNN_NATIVE", "0")
     calls = []
     original = recurrent_cell.cell_step
     monkeypatch.setattr(recurrent_cell, "cell_step",
