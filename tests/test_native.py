@@ -12,8 +12,8 @@ from pixelrnn.nn import native, row_lstm_recurrence
 from pixelrnn.nn.diagonal_lstm_recurrence import native_kernel
 from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM
 
-LAYERS = {"diagonal_bilstm": (lambda: DiagonalBiLSTM(8, 16, learned_initial_state=True), native_kernel),
-          "row_lstm": (lambda: RowLSTM(8, 16, 3, learned_initial_state=True), row_lstm_recurrence.native_kernel)}
+LAYERS = {"diagonal_bilstm": (lambda h: DiagonalBiLSTM(8, h, learned_initial_state=True), native_kernel),
+          "row_lstm": (lambda h: RowLSTM(8, h, 3, learned_initial_state=True), row_lstm_recurrence.native_kernel)}
 
 
 def _outputs_and_gradients(layer: torch.nn.Module, inputs: torch.Tensor, weights: torch.Tensor):
@@ -24,19 +24,21 @@ def _outputs_and_gradients(layer: torch.nn.Module, inputs: torch.Tensor, weights
 @pytest.mark.parametrize("kind", sorted(LAYERS))
 @pytest.mark.parametrize("threads", [1, 2, 4])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_the_native_recurrence_equals_the_pytorch_loop(kind, dtype, threads, monkeypatch):
+@pytest.mark.parametrize("hidden", [16, 5])
+def test_the_native_recurrence_equals_the_pytorch_loop(kind, dtype, threads, hidden, monkeypatch):
     """Outputs and gradients of a layer at the MNIST size's width (h = 16, batch 5, 9×7 map), native against the
     PyTorch loop: float64 to 1e-10, float32 to the float32 rounding of a 20-ulp exponential; on two threads the
-    Diagonal BiLSTM's two directions run at once, on four one after the other."""
+    Diagonal BiLSTM's two directions run at once, on four one after the other. h = 5: no dimension a multiple of
+    the vector width."""
     require_native_kernel()
     build, kernel_for = LAYERS[kind]
     torch.manual_seed(0)
-    layer = build().to(dtype)
+    layer = build(hidden).to(dtype)
     with torch.no_grad():
         for parameter in layer.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
     inputs = torch.randn(5, 8, 9, 7, dtype=dtype, requires_grad=True)
-    weights = torch.randn(5, 16, 9, 7, dtype=dtype)
+    weights = torch.randn(5, hidden, 9, 7, dtype=dtype)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
