@@ -80,9 +80,9 @@ def keep_freed_memory() -> bool:
     on free, so a training step's large buffers come back as new pages every step: each first touch a page fault
     and a zeroed page, work that does not parallelise. On ``diagonal-bilstm-cifar10`` (batch 8, one thread) that was
     39,000–235,000 page faults per step (the PyTorch loop / the native loop), 0.05–0.4 s of system time; with the
-    memory kept, about 1,500 once three warm-up steps have run (docs/benchmarks.md). The cost: the process holds its peak memory until it exits, as
-    PyTorch's CUDA allocator does. Every ``pixelrnn`` command calls it; returns False where the C library is not
-    glibc (nothing changes there).
+    memory kept, about 1,500 once three warm-up steps have run (docs/benchmarks.md). The cost: the process holds
+    its peak memory until it exits, as PyTorch's CUDA allocator does. Every ``pixelrnn`` command calls it; returns
+    False where the C library is not glibc (nothing changes there).
     """
     if not sys.platform.startswith("linux"):
         return False
