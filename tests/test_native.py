@@ -28,8 +28,8 @@ def _outputs_and_gradients(layer: torch.nn.Module, inputs: torch.Tensor, weights
 def test_the_native_recurrence_equals_the_pytorch_loop(kind, dtype, threads, hidden, monkeypatch):
     """Outputs and gradients of a layer at the MNIST size's width (h = 16, batch 5, 9×7 map), native against the
     PyTorch loop: float64 to 1e-10, float32 to the float32 rounding of a 20-ulp exponential; on two threads the
-    Diagonal BiLSTM's two directions run at once, on four one after the other. h = 5: no dimension a multiple of
-    the vector width."""
+    Diagonal BiLSTM's two directions run at once, on four one after the other. h = 5: unit and gate counts (5, 10,
+    20) that are no multiple of the vector width."""
     require_native_kernel()
     build, kernel_for = LAYERS[kind]
     torch.manual_seed(0)
