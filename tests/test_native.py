@@ -9,8 +9,9 @@ import torch
 from native_kernel import require_native_kernel
 
 from pixelrnn.nn import native, row_lstm_recurrence
-from pixelrnn.nn.diagonal_lstm_recurrence import native_kernel
+from pixelrnn.nn.diagonal_lstm_recurrence import NativeDiagonalLSTM, native_kernel
 from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM
+from pixelrnn.nn.row_lstm_recurrence import RowLSTMRecurrence
 
 LAYERS = {"diagonal_bilstm": (lambda h: DiagonalBiLSTM(8, h, learned_initial_state=True), native_kernel),
           "row_lstm": (lambda h: RowLSTM(8, h, 3, learned_initial_state=True), row_lstm_recurrence.native_kernel)}
@@ -118,3 +119,25 @@ def test_a_first_build_says_that_it_compiles(monkeypatch, caplog):
         assert "compiling the native row_lstm loop (once on this machine, about a minute)" in caplog.text
     finally:
         native._build.cache_clear()
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_evaluation_takes_the_native_recurrence_too(kind, monkeypatch):
+    """Under torch.no_grad (eval, validation, the plain sampler) the layer runs its native loop, and its outputs equal
+    the PyTorch loop's."""
+    require_native_kernel()
+    build, _ = LAYERS[kind]
+    function = NativeDiagonalLSTM if kind == "diagonal_bilstm" else RowLSTMRecurrence
+    calls = []
+    original = function.apply
+    monkeypatch.setattr(function, "apply", lambda *args: calls.append(1) or original(*args))
+    torch.manual_seed(0)
+    layer = build(16).double()
+    inputs = torch.randn(3, 8, 6, 5, dtype=torch.float64)
+    outputs = {}
+    with torch.no_grad():
+        for switch in ("1", "0"):
+            monkeypatch.setenv("PIXELRNN_NATIVE", switch)
+            outputs[switch] = layer(inputs)
+    assert len(calls) == 1  # the native run only
+    assert torch.allclose(outputs["1"], outputs["0"], rtol=1e-10, atol=1e-12)

@@ -128,15 +128,15 @@ class DiagonalBiLSTM(SteppedLayer):
         state_weight = self.state_to_state.transpose(1, 2)  # (2, G·h, 2h): [above | left]
         weight = torch.cat([input_weight, state_weight], dim=2)  # (2, G·h, C' + 2h): [pixel | above | left]
         start_hidden, start_memory = self._initial_rows(batch, inputs)  # 2 × (2, h, 1, B)
-        hand_written = self.cell == "lstm" and self.hand_written_backward and torch.is_grad_enabled() and \
-            not self.compiled and not torch.is_autocast_enabled(inputs.device.type)  # training in float32 / float64
+        hand_written = self.cell == "lstm" and self.hand_written_backward and not self.compiled and \
+            not torch.is_autocast_enabled(inputs.device.type)  # float32 / float64, training or evaluation
         kernel = native_kernel(inputs) if hand_written else None
         if kernel is not None:  # the native loop, with the two gathers of the layout
             return NativeDiagonalLSTM.apply(raster.flatten(2), weight, bias, start_hidden, start_memory,
                                             schedule.reads, schedule.writes, schedule.steps, kernel).view(
                 batch, self.hidden, height, width)
         pixels = self._diagonal_order(raster, schedule)  # (2, C', H·W·B)
-        if hand_written:
+        if hand_written and torch.is_grad_enabled():
             states = DiagonalLSTMRecurrence.apply(pixels, weight, bias, start_hidden, start_memory, schedule.steps,
                                                   batch).view(2, self.hidden, height * width, batch)
             return self._raster_order(states, schedule, batch, height, width)

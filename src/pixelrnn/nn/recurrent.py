@@ -93,8 +93,8 @@ class RowLSTM(SteppedLayer):
             initial_hidden, initial_memory = self.initial_state.pair(0)  # 2 × (h,)
             hidden = hidden + initial_hidden[:, None].to(hidden.dtype)  # (h, B·W)
             memory = memory + initial_memory[:, None].to(hidden.dtype)
-        if self.cell == "lstm" and torch.is_grad_enabled() and not self.compiled \
-                and not torch.is_autocast_enabled(inputs.device.type) and row_lstm_recurrence.native_kernel(inputs):
+        if self.cell == "lstm" and not self.compiled and not torch.is_autocast_enabled(inputs.device.type) \
+                and row_lstm_recurrence.native_kernel(inputs):  # float32 / float64 on a CPU, training or evaluation
             hidden_rows = RowLSTMRecurrence.apply(rows_input, weight, hidden, memory, batch, width)  # (H, h, B·W)
             return hidden_rows.view(height, self.hidden, batch, width).permute(2, 1, 0, 3)  # (B, h, H, W)
         rows = []
