@@ -13,8 +13,11 @@ from pixelrnn.nn.diagonal_lstm_recurrence import NativeDiagonalLSTM, native_kern
 from pixelrnn.nn.recurrent import DiagonalBiLSTM, RowLSTM
 from pixelrnn.nn.row_lstm_recurrence import RowLSTMRecurrence
 
-LAYERS = {"diagonal_bilstm": (lambda h: DiagonalBiLSTM(8, h, learned_initial_state=True), native_kernel),
-          "row_lstm": (lambda h: RowLSTM(8, h, 3, learned_initial_state=True), row_lstm_recurrence.native_kernel)}
+# per layer: its builder (hidden size h), the check that picks its native kernel, and the autograd function that runs it
+LAYERS = {"diagonal_bilstm": (lambda h: DiagonalBiLSTM(8, h, learned_initial_state=True), native_kernel,
+                              NativeDiagonalLSTM),
+          "row_lstm": (lambda h: RowLSTM(8, h, 3, learned_initial_state=True), row_lstm_recurrence.native_kernel,
+                       RowLSTMRecurrence)}
 
 
 def _outputs_and_gradients(layer: torch.nn.Module, inputs: torch.Tensor, weights: torch.Tensor):
@@ -32,7 +35,7 @@ def test_the_native_recurrence_equals_the_pytorch_loop(kind, dtype, threads, hid
     Diagonal BiLSTM's two directions run at once, on four one after the other. h = 5: unit and gate counts (5, 10,
     20) that are no multiple of the vector width."""
     require_native_kernel()
-    build, kernel_for = LAYERS[kind]
+    build, kernel_for, _ = LAYERS[kind]
     torch.manual_seed(0)
     layer = build(hidden).to(dtype)
     with torch.no_grad():
@@ -126,8 +129,7 @@ def test_evaluation_takes_the_native_recurrence_too(kind, monkeypatch):
     """Under torch.no_grad (eval, validation, the plain sampler) the layer runs its native loop, and its outputs equal
     the PyTorch loop's."""
     require_native_kernel()
-    build, _ = LAYERS[kind]
-    function = NativeDiagonalLSTM if kind == "diagonal_bilstm" else RowLSTMRecurrence
+    build, _, function = LAYERS[kind]
     calls = []
     original = function.apply
     monkeypatch.setattr(function, "apply", lambda *args: calls.append(1) or original(*args))
