@@ -40,7 +40,9 @@ def ship(run: Run, runs_root: Path, data_root: Path, state: Path, check_images: 
     checkpoint = runs_root / run.folder / "best.pt"
     recipe = get_recipe(run.recipe)
     data = stored_data_config(load_checkpoint(checkpoint), str(data_root / run.data_file))
+    _say(f"{run.folder}: exact test NLL of {checkpoint}")
     test = evaluate(checkpoint, "test", data, device="cpu").result
+    _say(f"{run.folder}: test {_figures(test)}")
     check = evaluate(checkpoint, "test", replace(data, max_test_images=check_images), device="cpu").result
     folder = export_model(checkpoint, MODELS_DIR / run.pretrained)
     config = json.loads((folder / CONFIG_NAME).read_text())
@@ -53,11 +55,13 @@ def ship(run: Run, runs_root: Path, data_root: Path, state: Path, check_images: 
         "test": _figures(test), "check": _figures(check), "compute": _compute(runs_root / run.folder),
         "command": command, "planned_epochs": recipe.train.get("epochs")}
     if recipe.conditional:
+        _say(f"{run.folder}: likelihood classification of the test images, then the FID of {FID_SAMPLES} samples")
         config["pretrained"]["conditional"] = conditional_figures(checkpoint, data)
     (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     (folder / CARD_NAME).write_text(model_card(config, _figures(test)) + _card_section(config))
     for path in folder.iterdir():
         path.chmod(0o644)
+    _say(f"{run.folder}: exported to {folder}; drawing the page's samples")
     _sample_grid(run, state, per_class=recipe.conditional)
     print(f"shipped {run.pretrained}: {_figures(test)}")
     return folder
@@ -87,6 +91,11 @@ def _sample_grid(run: Run, state: Path, per_class: bool = False) -> None:
     subprocess.run([sys.executable, "-m", "pixelrnn", "sample", run.pretrained, *count, "--seed", "0",
                     "--device", "cpu", "--out", str(out)], check=True)
     out.with_suffix(".npz").unlink(missing_ok=True)
+
+
+def _say(message: str) -> None:
+    """One progress line, shown at once: shipping a large model takes most of an hour on a CPU."""
+    print(message, flush=True)
 
 
 def _figures(result) -> dict[str, float]:
