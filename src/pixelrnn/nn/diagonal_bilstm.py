@@ -127,14 +127,18 @@ class DiagonalBiLSTM(SteppedLayer):
         bias = self.input_to_state.bias.view(2, self.gates, 1)
         state_weight = self.state_to_state.transpose(1, 2)  # (2, G·h, 2h): [above | left]
         weight = torch.cat([input_weight, state_weight], dim=2)  # (2, G·h, C' + 2h): [pixel | above | left]
-        start_hidden, start_memory = self._initial_rows(batch, inputs)  # 2 × (2, h, 1, B)
-        hand_written = self.cell == "lstm" and self.hand_written_backward and not self.compiled and \
-            not torch.is_autocast_enabled(inputs.device.type)  # float32 / float64, training or evaluation
-        kernel = native_kernel(inputs) if hand_written else None
+        hand_written = self.cell == "lstm" and self.hand_written_backward and not self.compiled
+        autocast = torch.is_autocast_enabled(inputs.device.type)
+        kernel = native_kernel(weight, autocast) if hand_written else None
+        start_hidden, start_memory = self._initial_rows(batch, inputs if kernel is None else weight)  # (2, h, 1, B)
         if kernel is not None:  # the native loop, with the two gathers of the layout
-            return NativeDiagonalLSTM.apply(raster.flatten(2), weight, bias, start_hidden, start_memory,
-                                            schedule.reads, schedule.writes, schedule.steps, kernel).view(
-                batch, self.hidden, height, width)
+            products = torch.get_autocast_dtype(inputs.device.type) if autocast else weight.dtype
+            with torch.autocast(inputs.device.type, enabled=False):  # bfloat16 products, float32 states
+                out = NativeDiagonalLSTM.apply(raster.flatten(2).to(products), weight.to(products), bias,
+                                               start_hidden, start_memory, schedule.reads, schedule.writes,
+                                               schedule.steps, kernel)
+            return out.view(batch, self.hidden, height, width)
+        hand_written = hand_written and not autocast  # the PyTorch loop's hand-written backward: float32 / float64
         pixels = self._diagonal_order(raster, schedule)  # (2, C', H·W·B)
         if hand_written and torch.is_grad_enabled():
             states = DiagonalLSTMRecurrence.apply(pixels, weight, bias, start_hidden, start_memory, schedule.steps,

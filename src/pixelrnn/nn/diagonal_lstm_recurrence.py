@@ -17,7 +17,9 @@ On a CPU, in float32 / float64, the same loop runs natively where a C++ compiler
 (:class:`NativeDiagonalLSTM` over :mod:`pixelrnn.nn.native`'s ``diagonal_lstm.cpp``): one product per step for the
 state-to-state part, one fused element-wise pass for the cell, the input-to-state part and the backward's weight and
 pixel gradients as one product each over every position, the layer's gathers into and out of diagonal order in the
-same call. :class:`DiagonalLSTMRecurrence` is the fallback, and the reference the native loop is tested against.
+same call. Under bfloat16 autocast the native loop takes bfloat16 operands for its products and keeps the gates,
+the states and the element-wise passes in float32. :class:`DiagonalLSTMRecurrence` is the fallback, and the
+reference the native loop is tested against.
 """
 
 from __future__ import annotations
@@ -115,12 +117,14 @@ class NativeDiagonalLSTM(torch.autograd.Function):
 
     Forward args:
         inputs: (B, C', H·W) the input (and condition) map; weight (2, 4h, C' + 2h), bias (2, 4h, 1),
-        start_hidden, start_memory (2, h, 1, B) as :class:`DiagonalLSTMRecurrence`'s.
+        start_hidden, start_memory (2, h, 1, B) as :class:`DiagonalLSTMRecurrence`'s. ``inputs`` and ``weight``
+        are the products' operands: float32 / float64 like the rest, or bfloat16 (the states stay float32).
         reads, writes: :class:`~pixelrnn.nn.diagonal_bilstm.DiagonalSchedule`'s (2, H·W) orders.
         steps: per diagonal (row count, advance). kernel: :func:`native_kernel`'s module.
 
     Returns:
-        (B, h, H·W) the sum of the two directions' hidden states, the right-to-left one shifted down a row.
+        (B, h, H·W) the sum of the two directions' hidden states, the right-to-left one shifted down a row, in the
+        states' type.
     """
 
     @staticmethod
@@ -143,8 +147,12 @@ class NativeDiagonalLSTM(torch.autograd.Function):
         return (*grads, None, None, None, None)
 
 
-def native_kernel(like: torch.Tensor):
-    """The native recurrence (:mod:`pixelrnn.nn.native`) where it may take ``like`` (:func:`native.usable`), or None."""
+def native_kernel(like: torch.Tensor, autocast: bool = False):
+    """The native recurrence (:mod:`pixelrnn.nn.native`) where it may take ``like``, the layer's float32 / float64
+    weight (:func:`native.usable`) — under ``autocast`` only where it casts to bfloat16 (the loop's products then
+    take bfloat16 operands) —, or None."""
+    if autocast and (like.dtype != torch.float32 or torch.get_autocast_dtype(like.device.type) != torch.bfloat16):
+        return None
     return native.diagonal_lstm() if native.usable(like) else None
 
 

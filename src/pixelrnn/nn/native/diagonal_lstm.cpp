@@ -7,6 +7,10 @@
 // gradients are one product each after it. The layout is that of pixelrnn/nn/diagonal_lstm_recurrence.py:
 // columns in diagonal order (each diagonal's rows one after another, each row's B images one run), both
 // directions stacked in the leading dimension of 2, gates ordered o, f, i, g.
+//
+// Mixed precision (bfloat16 autocast): given bfloat16 pixels and weight, the products take bfloat16 operands — the
+// pixels, the [above | left] states, the gate gradients — while the gates, cells and hidden states, the cell's
+// element-wise passes and the carried gradients stay float32 (``scalar_t``; ``product_t`` is the products' type).
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -24,12 +28,11 @@ using at::Tensor;
 using pixelrnn_native::cell_backward;
 using pixelrnn_native::cell_forward;
 using pixelrnn_native::for_units;
+using pixelrnn_native::gather_neighbours;
+using pixelrnn_native::route_to_previous;
+using pixelrnn_native::Step;
 using pixelrnn_native::to_diagonal_order;
 using pixelrnn_native::to_raster_order;
-
-struct Step {
-  int64_t rows, advance, column;  // the diagonal's row count, its first row's rise, its first column in N
-};
 
 std::vector<Step> make_steps(const std::vector<int64_t>& rows, const std::vector<int64_t>& advances,
                              int64_t batch) {
@@ -66,66 +69,39 @@ void for_directions(const F& f) {
   }
 }
 
-// Step s's [above | left] hidden states (2, 2h, n·B), written into columns [column, column + n·B) of the
-// (2, 2h, N) neighbours, and its left cell states into those of the (2, h, N) ``left``. Row q of the previous
-// diagonal's [start, rows, start] is index q; this step's row r reads index advance + r above it and
-// advance + r + 1 to its left.
-template <typename scalar_t>
-void gather_neighbours(int64_t d, const Step& step, const Step* previous, int64_t batch, int64_t hidden,
-                       int64_t columns, const scalar_t* hidden_states, const scalar_t* cells,
-                       const scalar_t* start_hidden, const scalar_t* start_memory, scalar_t* neighbours,
-                       scalar_t* left) {
-  const int64_t previous_rows = previous ? previous->rows : 0;
-  for_units(hidden, step.rows * batch, [&](int64_t k) {
-    const int64_t unit = d * hidden + k;
-    const scalar_t* start_h = start_hidden + unit * batch;
-    const scalar_t* start_c = start_memory + unit * batch;
-    auto hidden_row = [&](int64_t index) {  // index in [start, previous rows, start]
-      return (index == 0 || index > previous_rows) ? start_h
-                                                   : hidden_states + unit * columns + previous->column +
-                                                         (index - 1) * batch;
-    };
-    scalar_t* above = neighbours + (d * 2 * hidden + k) * columns + step.column;
-    scalar_t* left_hidden = above + hidden * columns;
-    scalar_t* left_cell = left + unit * columns + step.column;
-    for (int64_t r = 0; r < step.rows; ++r) {
-      std::copy_n(hidden_row(step.advance + r), batch, above + r * batch);
-      std::copy_n(hidden_row(step.advance + r + 1), batch, left_hidden + r * batch);
-      const int64_t source = step.advance + r;  // the previous diagonal's row to the left of row r
-      const scalar_t* cell = source < previous_rows ? cells + unit * columns + previous->column + source * batch
-                                                    : start_c;
-      std::copy_n(cell, batch, left_cell + r * batch);
-    }
+// The cell's element-wise pass over step s's columns of direction d, every unit: the activations (2, 4h, N) in place
+// of the input-to-state pre-activations, to which the step's state-to-state part (4h, n·B) and the bias are added.
+template <typename scalar_t, typename product_t>
+void cell_step(int64_t d, const Step& step, int64_t hidden, int64_t columns, const Tensor& from_state,
+               const Tensor& bias, const Tensor& activations, const Tensor& left, const Tensor& tanh_cell,
+               const Tensor& cells, const Tensor& hidden_states) {
+  const int64_t width = from_state.size(1);
+  const product_t* fs = from_state.data_ptr<product_t>();
+  const int64_t fs_unit = from_state.stride(0);
+  for_units(hidden, width, [&](int64_t k) {
+    scalar_t* a = activations.data_ptr<scalar_t>() + (d * 4 * hidden + k) * columns + step.column;
+    const product_t* f = fs + k * fs_unit;
+    const int64_t unit = (d * hidden + k) * columns + step.column;
+    cell_forward<scalar_t, product_t>(a, a + hidden * columns, a + 2 * hidden * columns, a + 3 * hidden * columns,
+                                      f, f + hidden * fs_unit, f + 2 * hidden * fs_unit, f + 3 * hidden * fs_unit,
+                                      bias.data_ptr<scalar_t>() + d * 4 * hidden + k, hidden,
+                                      left.data_ptr<scalar_t>() + unit, tanh_cell.data_ptr<scalar_t>() + unit,
+                                      cells.data_ptr<scalar_t>() + unit, hidden_states.data_ptr<scalar_t>() + unit,
+                                      width);
   });
-}
-
-// One unit's gradients w.r.t. step s's above / left hidden states and left cells (n·B each) routed to the previous
-// diagonal's n'·B states (``carry_hidden``, ``carry_memory``, overwritten) and to the start state's (B, added).
-template <typename scalar_t>
-void route_to_previous(const Step& step, int64_t previous_rows, int64_t batch, const scalar_t* d_above,
-                       const scalar_t* d_left_hidden, const scalar_t* d_left_cell, scalar_t* carry_hidden,
-                       scalar_t* carry_memory, scalar_t* start_hidden, scalar_t* start_memory) {
-  std::fill_n(carry_hidden, previous_rows * batch, scalar_t(0));
-  std::fill_n(carry_memory, previous_rows * batch, scalar_t(0));
-  auto add = [batch](scalar_t* to, const scalar_t* from) {
-    for (int64_t b = 0; b < batch; ++b) to[b] += from[b];
-  };
-  auto hidden_row = [&](int64_t index) {  // index in [start, previous rows, start]
-    return (index == 0 || index > previous_rows) ? start_hidden : carry_hidden + (index - 1) * batch;
-  };
-  for (int64_t r = 0; r < step.rows; ++r) {
-    add(hidden_row(step.advance + r), d_above + r * batch);
-    add(hidden_row(step.advance + r + 1), d_left_hidden + r * batch);
-    const int64_t source = step.advance + r;  // the previous diagonal's row to the left of row r
-    add(source < previous_rows ? carry_memory + source * batch : start_memory, d_left_cell + r * batch);
-  }
 }
 
 }  // namespace
 
-// Forward. pixels (2, C', N), weight (2, 4h, C' + 2h) over [pixel | above | left], bias (2, 4h, 1),
-// start_hidden / start_memory (2, h, 1, B). Returns hidden (2, h, N) and, for the backward, the activations
-// (2, 4h, N), tanh of the cells (2, h, N), the left cells (2, h, N) and the [above | left] states (2, 2h, N).
+// A (2, n)-shaped scratch tensor's per-direction (rows, width) view, from its first rows·width values.
+Tensor step_view(const Tensor& scratch, int64_t rows, int64_t width) {
+  return scratch.narrow(0, 0, rows * width).view({rows, width});
+}
+
+// Forward. pixels (2, C', N), weight (2, 4h, C' + 2h) over [pixel | above | left] (both float32 / float64, or
+// both bfloat16: the products' type), bias (2, 4h, 1), start_hidden / start_memory (2, h, 1, B) in the states' type.
+// Returns hidden (2, h, N) and, for the backward, the activations (2, 4h, N), tanh of the cells (2, h, N), the left
+// cells (2, h, N) (all in the states' type) and the [above | left] states (2, 2h, N) in the products' type.
 std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& weight, const Tensor& bias,
                                           const Tensor& start_hidden, const Tensor& start_memory,
                                           const std::vector<int64_t>& rows, const std::vector<int64_t>& advances,
@@ -133,14 +109,20 @@ std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& we
   const int64_t hidden = start_hidden.size(1), channels = pixels.size(1), columns = pixels.size(2);
   const auto steps = make_steps(rows, advances, batch);
   TORCH_CHECK(steps.empty() || steps.back().column + steps.back().rows * batch == columns, "steps cover N");
+  TORCH_CHECK(weight.scalar_type() == pixels.scalar_type(), "pixels and weight share the products' type");
+  const auto states = start_hidden.options();
+  const bool mixed = pixels.scalar_type() != start_hidden.scalar_type();  // bfloat16 products, float32 states
+  TORCH_CHECK(!mixed || (pixels.scalar_type() == at::kBFloat16 && start_hidden.scalar_type() == at::kFloat),
+              "mixed precision takes bfloat16 products and float32 states");
   const Tensor state_weight = weight.narrow(2, channels, 2 * hidden).contiguous();  // (2, 4h, 2h)
   Tensor activations = at::empty({2, 4 * hidden, columns}, pixels.options());  // the input-to-state part first
   for (int64_t d = 0; d < 2; ++d) {
     Tensor out_d = activations.select(0, d);
     at::mm_out(out_d, weight.select(0, d).narrow(1, 0, channels), pixels.select(0, d));  // the bias: in the cell
   }
+  if (mixed) activations = activations.to(states.dtype());  // the cell writes float32 activations in place
   Tensor neighbours = at::empty({2, 2 * hidden, columns}, pixels.options());
-  Tensor left = at::empty({2, hidden, columns}, pixels.options());
+  Tensor left = at::empty({2, hidden, columns}, states);
   Tensor tanh_cell = at::empty_like(left), cells = at::empty_like(left), hidden_states = at::empty_like(left);
   int64_t widest = 0;
   for (const auto& step : steps) widest = std::max(widest, step.rows * batch);
@@ -149,96 +131,104 @@ std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& we
   const Tensor bias_values = bias.contiguous();  // (2, 4h, 1)
   const std::array<Tensor, 2> from_state_of = per_direction(from_state), state_weight_of = per_direction(state_weight),
                               neighbours_of = per_direction(neighbours);
-  AT_DISPATCH_FLOATING_TYPES(pixels.scalar_type(), "diagonal_lstm_forward", [&] {
-    for (size_t s = 0; s < steps.size(); ++s) {
-      const Step& step = steps[s];
-      const int64_t width = step.rows * batch;
-      for_directions([&](int64_t d) {
-        gather_neighbours<scalar_t>(d, step, s ? &steps[s - 1] : nullptr, batch, hidden, columns,
-                                    hidden_states.data_ptr<scalar_t>(), cells.data_ptr<scalar_t>(),
-                                    start_h.data_ptr<scalar_t>(), start_c.data_ptr<scalar_t>(),
-                                    neighbours.data_ptr<scalar_t>(), left.data_ptr<scalar_t>());
-        Tensor step_from_state = from_state_of[d].narrow(0, 0, 4 * hidden * width).view({4 * hidden, width});
-        at::mm_out(step_from_state, state_weight_of[d], neighbours_of[d].narrow(1, step.column, width));
-        const scalar_t* fs = step_from_state.data_ptr<scalar_t>();
-        const int64_t fs_unit = step_from_state.stride(0);
-        for_units(hidden, width, [&](int64_t k) {
-          scalar_t* a = activations.data_ptr<scalar_t>() + (d * 4 * hidden + k) * columns + step.column;
-          const scalar_t* f = fs + k * fs_unit;
-          const int64_t unit = (d * hidden + k) * columns + step.column;
-          cell_forward<scalar_t>(a, a + hidden * columns, a + 2 * hidden * columns, a + 3 * hidden * columns, f,
-                                 f + hidden * fs_unit, f + 2 * hidden * fs_unit, f + 3 * hidden * fs_unit,
-                                 bias_values.data_ptr<scalar_t>() + d * 4 * hidden + k, hidden,
-                                 left.data_ptr<scalar_t>() + unit, tanh_cell.data_ptr<scalar_t>() + unit,
-                                 cells.data_ptr<scalar_t>() + unit, hidden_states.data_ptr<scalar_t>() + unit,
-                                 width);
+  AT_DISPATCH_FLOATING_TYPES(start_hidden.scalar_type(), "diagonal_lstm_forward", [&] {
+    auto loop = [&](auto product_zero) {
+      using product_t = decltype(product_zero);
+      for (size_t s = 0; s < steps.size(); ++s) {
+        const Step& step = steps[s];
+        const int64_t width = step.rows * batch;
+        for_directions([&](int64_t d) {
+          gather_neighbours<scalar_t, product_t>(d, step, s ? &steps[s - 1] : nullptr, batch, hidden, columns,
+                                                 hidden_states.data_ptr<scalar_t>(), cells.data_ptr<scalar_t>(),
+                                                 start_h.data_ptr<scalar_t>(), start_c.data_ptr<scalar_t>(),
+                                                 neighbours.data_ptr<product_t>(), left.data_ptr<scalar_t>());
+          Tensor step_from_state = step_view(from_state_of[d], 4 * hidden, width);
+          at::mm_out(step_from_state, state_weight_of[d], neighbours_of[d].narrow(1, step.column, width));
+          cell_step<scalar_t, product_t>(d, step, hidden, columns, step_from_state, bias_values, activations, left,
+                                         tanh_cell, cells, hidden_states);
         });
-      });
+      }
+    };
+    if (mixed) {
+      loop(at::BFloat16(0));
+    } else {
+      loop(scalar_t(0));
     }
   });
   return {hidden_states, activations, tanh_cell, left, neighbours};
 }
 
 // Backward of the forward above, given grad_hidden (2, h, N) and what the forward returned. Returns the gradients
-// of pixels (2, C', N), weight (2, 4h, C' + 2h), bias (2, 4h, 1), start_hidden and start_memory (2, h, 1, B).
+// of pixels (2, C', N), weight (2, 4h, C' + 2h) (both in the products' type), bias (2, 4h, 1), start_hidden and
+// start_memory (2, h, 1, B) (in the states' type).
 std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const Tensor& pixels, const Tensor& weight,
                                            const Tensor& activations, const Tensor& tanh_cell, const Tensor& left,
                                            const Tensor& neighbours, const std::vector<int64_t>& rows,
                                            const std::vector<int64_t>& advances, int64_t batch) {
   const int64_t hidden = tanh_cell.size(1), channels = pixels.size(1), columns = pixels.size(2);
   const auto steps = make_steps(rows, advances, batch);
+  const auto states = tanh_cell.options();
+  const bool mixed = pixels.scalar_type() != tanh_cell.scalar_type();  // bfloat16 products, float32 states
   const Tensor grad_hidden = grad_hidden_in.contiguous();
   const Tensor state_weight_t = weight.narrow(2, channels, 2 * hidden).transpose(1, 2).contiguous();  // (2, 2h, 4h)
-  Tensor d_gates = at::empty({2, 4 * hidden, columns}, pixels.options());
-  Tensor grad_start_hidden = at::zeros({2, hidden, 1, batch}, pixels.options());
+  Tensor d_gates = at::empty({2, 4 * hidden, columns}, pixels.options());  // the products' type
+  Tensor grad_start_hidden = at::zeros({2, hidden, 1, batch}, states);
   Tensor grad_start_memory = at::zeros_like(grad_start_hidden);
   int64_t widest = 0;
   for (const auto& step : steps) widest = std::max(widest, step.rows * batch);
   // the gradients reaching a diagonal's hidden and cell states from the next one, this step's and the previous
-  Tensor carry = at::zeros({2, 2, hidden, widest}, pixels.options());
-  Tensor d_left = at::empty({2, hidden, widest}, pixels.options());
+  Tensor carry = at::zeros({2, 2, hidden, widest}, states);
+  Tensor d_left = at::empty({2, hidden, widest}, states);
   Tensor d_neighbours = at::empty({2, 2 * hidden * widest}, pixels.options());  // per direction, (2h, n·B)
   const std::array<Tensor, 2> d_neighbours_of = per_direction(d_neighbours), d_gates_of = per_direction(d_gates),
                               state_weight_t_of = per_direction(state_weight_t);
-  AT_DISPATCH_FLOATING_TYPES(pixels.scalar_type(), "diagonal_lstm_backward", [&] {
-    for (int64_t s = static_cast<int64_t>(steps.size()) - 1; s >= 0; --s) {
-      const Step& step = steps[s];
-      const int64_t width = step.rows * batch;
-      scalar_t* carry_hidden = carry.data_ptr<scalar_t>();
-      scalar_t* carry_memory = carry_hidden + 2 * hidden * widest;
-      const int64_t previous_rows = s ? steps[s - 1].rows : 0;
-      for_directions([&](int64_t d) {
-        for_units(hidden, width, [&](int64_t k) {
-          const int64_t unit = (d * hidden + k) * columns + step.column, scratch = (d * hidden + k) * widest;
-          const int64_t gate = (d * 4 * hidden + k) * columns + step.column, gate_stride = hidden * columns;
-          const scalar_t* a = activations.data_ptr<scalar_t>() + gate;
-          scalar_t* dg = d_gates.data_ptr<scalar_t>() + gate;
-          cell_backward<scalar_t>(a, a + gate_stride, a + 2 * gate_stride, a + 3 * gate_stride,
-                                  tanh_cell.data_ptr<scalar_t>() + unit, left.data_ptr<scalar_t>() + unit,
-                                  grad_hidden.data_ptr<scalar_t>() + unit, carry_hidden + scratch,
-                                  carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
-                                  dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
+  AT_DISPATCH_FLOATING_TYPES(tanh_cell.scalar_type(), "diagonal_lstm_backward", [&] {
+    auto loop = [&](auto product_zero) {
+      using product_t = decltype(product_zero);
+      for (int64_t s = static_cast<int64_t>(steps.size()) - 1; s >= 0; --s) {
+        const Step& step = steps[s];
+        const int64_t width = step.rows * batch;
+        scalar_t* carry_hidden = carry.data_ptr<scalar_t>();
+        scalar_t* carry_memory = carry_hidden + 2 * hidden * widest;
+        const int64_t previous_rows = s ? steps[s - 1].rows : 0;
+        for_directions([&](int64_t d) {
+          for_units(hidden, width, [&](int64_t k) {
+            const int64_t unit = (d * hidden + k) * columns + step.column, scratch = (d * hidden + k) * widest;
+            const int64_t gate = (d * 4 * hidden + k) * columns + step.column, gate_stride = hidden * columns;
+            const scalar_t* a = activations.data_ptr<scalar_t>() + gate;
+            product_t* dg = d_gates.data_ptr<product_t>() + gate;
+            cell_backward<scalar_t, product_t>(a, a + gate_stride, a + 2 * gate_stride, a + 3 * gate_stride,
+                                               tanh_cell.data_ptr<scalar_t>() + unit, left.data_ptr<scalar_t>() + unit,
+                                               grad_hidden.data_ptr<scalar_t>() + unit, carry_hidden + scratch,
+                                               carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
+                                               dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
+          });
+          Tensor step_d_neighbours = step_view(d_neighbours_of[d], 2 * hidden, width);
+          at::mm_out(step_d_neighbours, state_weight_t_of[d], d_gates_of[d].narrow(1, step.column, width));
+          // route the gradients of this step's [above | left] hidden states and left cells to the previous diagonal
+          const product_t* dn = step_d_neighbours.data_ptr<product_t>();
+          const int64_t dn_unit = step_d_neighbours.stride(0);
+          for_units(hidden, width, [&](int64_t k) {
+            route_to_previous<scalar_t, product_t>(
+                step, previous_rows, batch, dn + k * dn_unit, dn + (hidden + k) * dn_unit,
+                d_left.data_ptr<scalar_t>() + (d * hidden + k) * widest, carry_hidden + (d * hidden + k) * widest,
+                carry_memory + (d * hidden + k) * widest,
+                grad_start_hidden.data_ptr<scalar_t>() + (d * hidden + k) * batch,
+                grad_start_memory.data_ptr<scalar_t>() + (d * hidden + k) * batch);
+          });
         });
-        Tensor step_d_neighbours = d_neighbours_of[d].narrow(0, 0, 2 * hidden * width).view({2 * hidden, width});
-        at::mm_out(step_d_neighbours, state_weight_t_of[d], d_gates_of[d].narrow(1, step.column, width));
-        // route the gradients of this step's [above | left] hidden states and left cells to the previous diagonal
-        const scalar_t* dn = step_d_neighbours.data_ptr<scalar_t>();
-        const int64_t dn_unit = step_d_neighbours.stride(0);
-        for_units(hidden, width, [&](int64_t k) {
-          route_to_previous<scalar_t>(step, previous_rows, batch, dn + k * dn_unit, dn + (hidden + k) * dn_unit,
-                                      d_left.data_ptr<scalar_t>() + (d * hidden + k) * widest,
-                                      carry_hidden + (d * hidden + k) * widest,
-                                      carry_memory + (d * hidden + k) * widest,
-                                      grad_start_hidden.data_ptr<scalar_t>() + (d * hidden + k) * batch,
-                                      grad_start_memory.data_ptr<scalar_t>() + (d * hidden + k) * batch);
-        });
-      });
+      }
+    };
+    if (mixed) {
+      loop(at::BFloat16(0));
+    } else {
+      loop(scalar_t(0));
     }
   });
   Tensor grad_pixels = products(weight.narrow(2, 0, channels).transpose(1, 2), d_gates);  // (2, C', N)
   Tensor grad_weight = at::cat(
       {products(d_gates, pixels.transpose(1, 2)), products(d_gates, neighbours.transpose(1, 2))}, 2);  // (2, 4h, K)
-  Tensor grad_bias = d_gates.sum(2, /*keepdim=*/true);
+  Tensor grad_bias = d_gates.sum(2, /*keepdim=*/true, tanh_cell.scalar_type());  // summed in the states' type
   return {grad_pixels, grad_weight, grad_bias, grad_start_hidden, grad_start_memory};
 }
 
@@ -252,12 +242,14 @@ std::vector<Tensor> diagonal_lstm_raster_forward(const Tensor& inputs_in, const 
   const Tensor inputs = inputs_in.contiguous(), reads = reads_in.contiguous(), writes = writes_in.contiguous();
   const int64_t channels = inputs.size(1), positions = inputs.size(2), hidden = start_hidden.size(1);
   Tensor pixels = at::empty({2, channels, positions * batch}, inputs.options());
-  Tensor out = at::empty({batch, hidden, positions}, inputs.options());
-  std::vector<Tensor> results;
-  AT_DISPATCH_FLOATING_TYPES(inputs.scalar_type(), "diagonal_lstm_raster_forward", [&] {
+  Tensor out = at::empty({batch, hidden, positions}, start_hidden.options());  // in the states' type
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, inputs.scalar_type(), "diagonal_lstm_to_diagonal_order", [&] {
     to_diagonal_order<scalar_t>(inputs.data_ptr<scalar_t>(), reads.data_ptr<int64_t>(), pixels.data_ptr<scalar_t>(),
                                 batch, channels, positions, false);
-    results = diagonal_lstm_forward(pixels, weight, bias, start_hidden, start_memory, rows, advances, batch);
+  });
+  std::vector<Tensor> results =
+      diagonal_lstm_forward(pixels, weight, bias, start_hidden, start_memory, rows, advances, batch);
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "diagonal_lstm_to_raster_order", [&] {
     to_raster_order<scalar_t>(out.data_ptr<scalar_t>(), writes.data_ptr<int64_t>(), results[0].data_ptr<scalar_t>(),
                               batch, hidden, positions, false);
   });
@@ -276,14 +268,15 @@ std::vector<Tensor> diagonal_lstm_raster_backward(const Tensor& grad_out_in, con
   const Tensor grad_out = grad_out_in.contiguous(), reads = reads_in.contiguous(), writes = writes_in.contiguous();
   const int64_t hidden = tanh_cell.size(1), channels = pixels.size(1), positions = grad_out.size(2);
   Tensor grad_hidden = at::empty({2, hidden, positions * batch}, grad_out.options());
-  Tensor grad_inputs = at::empty({batch, channels, positions}, grad_out.options());
-  std::vector<Tensor> grads;
+  Tensor grad_inputs = at::empty({batch, channels, positions}, pixels.options());  // in the products' type
   AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "diagonal_lstm_raster_backward", [&] {
     to_raster_order<scalar_t>(const_cast<scalar_t*>(grad_out.data_ptr<scalar_t>()), writes.data_ptr<int64_t>(),
                               grad_hidden.data_ptr<scalar_t>(), batch, hidden, positions, true);
-    grads = diagonal_lstm_backward(grad_hidden, pixels, weight, activations, tanh_cell, left, neighbours, rows,
-                                   advances, batch);
-    const Tensor grad_pixels = grads[0].contiguous();
+  });
+  std::vector<Tensor> grads = diagonal_lstm_backward(grad_hidden, pixels, weight, activations, tanh_cell, left,
+                                                     neighbours, rows, advances, batch);
+  const Tensor grad_pixels = grads[0].contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, grad_pixels.scalar_type(), "diagonal_lstm_from_diagonal_order", [&] {
     to_diagonal_order<scalar_t>(grad_inputs.data_ptr<scalar_t>(), reads.data_ptr<int64_t>(),
                                 const_cast<scalar_t*>(grad_pixels.data_ptr<scalar_t>()), batch, channels, positions,
                                 true);
