@@ -93,7 +93,7 @@ void cell_step(int64_t d, const Step& step, int64_t hidden, int64_t columns, con
 
 }  // namespace
 
-// A (2, n)-shaped scratch tensor's per-direction (rows, width) view, from its first rows·width values.
+// The first rows·width values of one direction's scratch row, as a (rows, width) matrix.
 Tensor step_view(const Tensor& scratch, int64_t rows, int64_t width) {
   return scratch.narrow(0, 0, rows * width).view({rows, width});
 }
