@@ -91,6 +91,38 @@ void cell_step(int64_t d, const Step& step, int64_t hidden, int64_t columns, con
   });
 }
 
+// The backward's element-wise pass over step s's columns of direction d, every unit: the gate gradients (2, 4h, N),
+// in the products' type, and the gradients of the left cells (d_left, (2, h, widest)), from the hidden states'
+// gradient (2, h, N) and the carry (2, 2, h, widest) that the next diagonal sent back.
+template <typename scalar_t, typename product_t>
+void cell_backward_step(int64_t d, const Step& step, int64_t width, int64_t hidden, int64_t columns, int64_t widest,
+                        const Tensor& activations, const Tensor& tanh_cell, const Tensor& left,
+                        const Tensor& grad_hidden, const Tensor& carry, const Tensor& d_gates, const Tensor& d_left) {
+  const scalar_t* carry_hidden = carry.data_ptr<scalar_t>();
+  const scalar_t* carry_memory = carry_hidden + 2 * hidden * widest;
+  for_units(hidden, width, [&](int64_t k) {
+    const int64_t unit = (d * hidden + k) * columns + step.column, scratch = (d * hidden + k) * widest;
+    const int64_t gate = (d * 4 * hidden + k) * columns + step.column, gate_stride = hidden * columns;
+    const scalar_t* a = activations.data_ptr<scalar_t>() + gate;
+    product_t* dg = d_gates.data_ptr<product_t>() + gate;
+    cell_backward<scalar_t, product_t>(a, a + gate_stride, a + 2 * gate_stride, a + 3 * gate_stride,
+                                       tanh_cell.data_ptr<scalar_t>() + unit, left.data_ptr<scalar_t>() + unit,
+                                       grad_hidden.data_ptr<scalar_t>() + unit, carry_hidden + scratch,
+                                       carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
+                                       dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
+  });
+}
+
+// Runs loop(zero) with a zero of the products' type: bfloat16 where ``mixed``, else the states' scalar_t.
+template <typename scalar_t, typename F>
+void with_product_type(bool mixed, const F& loop) {
+  if (mixed) {
+    loop(at::BFloat16(0));
+  } else {
+    loop(scalar_t(0));
+  }
+}
+
 }  // namespace
 
 // The first rows·width values of one direction's scratch row, as a (rows, width) matrix.
@@ -149,11 +181,7 @@ std::vector<Tensor> diagonal_lstm_forward(const Tensor& pixels, const Tensor& we
         });
       }
     };
-    if (mixed) {
-      loop(at::BFloat16(0));
-    } else {
-      loop(scalar_t(0));
-    }
+    with_product_type<scalar_t>(mixed, loop);
   });
   return {hidden_states, activations, tanh_cell, left, neighbours};
 }
@@ -192,17 +220,8 @@ std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const T
         scalar_t* carry_memory = carry_hidden + 2 * hidden * widest;
         const int64_t previous_rows = s ? steps[s - 1].rows : 0;
         for_directions([&](int64_t d) {
-          for_units(hidden, width, [&](int64_t k) {
-            const int64_t unit = (d * hidden + k) * columns + step.column, scratch = (d * hidden + k) * widest;
-            const int64_t gate = (d * 4 * hidden + k) * columns + step.column, gate_stride = hidden * columns;
-            const scalar_t* a = activations.data_ptr<scalar_t>() + gate;
-            product_t* dg = d_gates.data_ptr<product_t>() + gate;
-            cell_backward<scalar_t, product_t>(a, a + gate_stride, a + 2 * gate_stride, a + 3 * gate_stride,
-                                               tanh_cell.data_ptr<scalar_t>() + unit, left.data_ptr<scalar_t>() + unit,
-                                               grad_hidden.data_ptr<scalar_t>() + unit, carry_hidden + scratch,
-                                               carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
-                                               dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
-          });
+          cell_backward_step<scalar_t, product_t>(d, step, width, hidden, columns, widest, activations, tanh_cell,
+                                                  left, grad_hidden, carry, d_gates, d_left);
           Tensor step_d_neighbours = step_view(d_neighbours_of[d], 2 * hidden, width);
           at::mm_out(step_d_neighbours, state_weight_t_of[d], d_gates_of[d].narrow(1, step.column, width));
           // route the gradients of this step's [above | left] hidden states and left cells to the previous diagonal
@@ -219,11 +238,7 @@ std::vector<Tensor> diagonal_lstm_backward(const Tensor& grad_hidden_in, const T
         });
       }
     };
-    if (mixed) {
-      loop(at::BFloat16(0));
-    } else {
-      loop(scalar_t(0));
-    }
+    with_product_type<scalar_t>(mixed, loop);
   });
   Tensor grad_pixels = products(weight.narrow(2, 0, channels).transpose(1, 2), d_gates);  // (2, C', N)
   Tensor grad_weight = at::cat(
