@@ -5,6 +5,7 @@ surviving the shell that started them. Each run keeps ``RUN.log`` and ``RUN.pid`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,7 +44,18 @@ def start(worktree: Path, train_args: list[str], log: Path, pid_file: Path, thre
                                    cwd=worktree, env=environment, stdout=output, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     pid_file.write_text(f"{process.pid}\n")
+    lower_session_priority(process.pid)
     return process.pid
+
+
+def lower_session_priority(pid: int) -> None:
+    """Give the run's session the lowest priority too. Under Linux's autogroup scheduling (on where
+    ``/proc/sys/kernel/sched_autogroup_enabled`` is 1) each session shares the CPU equally with the others whatever
+    its processes' nice values, so ``nice -n 19`` alone leaves a background run an equal share against the user's
+    own work; the session's nice value, in ``/proc/PID/autogroup``, is what yields. Best effort: skipped where the
+    file is missing or not writable."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/autogroup").write_text("19\n")
 
 
 def stop(pid_file: Path, timeout: float = 300.0) -> bool:

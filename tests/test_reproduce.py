@@ -95,3 +95,18 @@ def test_the_compute_of_a_run_over_two_machines_is_split_by_machine_and_pauses_l
     shipping.record_machine(tmp_path / "new", threads=2)
     assert shipping.read_json_lines(tmp_path / "new" / shipping.MACHINES_FILE)[0]["machine"] == shipping.machine_name()
     assert shipping.read_json_lines(tmp_path / "new" / shipping.MACHINES_FILE)[0]["threads"] == 2
+
+
+def test_a_background_run_s_session_yields_under_autogroup_scheduling():
+    # nice -n 19 alone does not make a run yield to the user's own work when the kernel groups by session
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        autogroup = Path(f"/proc/{process.pid}/autogroup")
+        if not autogroup.exists():
+            import pytest
+
+            pytest.skip("this kernel has no autogroup scheduling: nice values alone decide")
+        background.lower_session_priority(process.pid)
+        assert autogroup.read_text().split()[-1] == "19"  # "/autogroup-N nice 19"
+    finally:
+        process.kill()
