@@ -114,6 +114,42 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     """
     if repeats < 1 or warmup < 0:
         raise ConfigError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    steps = training_steps(model, image_shape, num_levels, batch_size, device, seed, precision, compile,
+                           channels_last, **overrides)
+    network, train_step, eval_batch, target = steps.network, steps.train_step, steps.eval_batch, steps.device
+    if target.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(target)
+    network.train()
+    train_seconds = _timed(train_step, target, warmup, repeats)
+    network.eval()
+    eval_seconds = _timed(eval_batch, target, warmup, repeats)
+    sample_seconds = None
+    if sample and has_fast_sampler(network):
+        sample_seconds = _timed(lambda: fast_sample_images(network, batch_size), target, 0, 1)
+    network.train()
+    flops, limit = (counted_flops(train_step), matmul_flops_per_second(target, precision)) if mfu else (None, None)
+    return BenchResult(model, tuple(image_shape), num_levels, batch_size, count_parameters(network), str(target),
+                       train_seconds, eval_seconds, _peak_memory_mib(target), precision, compile, sample_seconds,
+                       channels_last, flops, limit)
+
+
+@dataclass
+class TrainingSteps:
+    """What :func:`benchmark` times (and ``benchmarks/profile_step.py`` profiles): ``train_step()`` runs one
+    optimizer step (forward, exact NLL, backward, the preset's optimizer) on a fixed batch of random images,
+    ``eval_batch()`` one evaluation batch, on ``network`` (on ``device``)."""
+
+    network: torch.nn.Module
+    train_step: Any
+    eval_batch: Any
+    device: torch.device
+
+
+def training_steps(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_levels: int = 256,
+                   batch_size: int = 16, device: str = "auto", seed: int = 0, precision: str = "fp32",
+                   compile: bool = False, channels_last: bool = False, **overrides: Any) -> TrainingSteps:
+    """Build ``model`` and its preset's optimizer and return its training step and evaluation batch (see
+    :func:`benchmark` for the arguments)."""
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision '{precision}' (choose from: {', '.join(PRECISIONS)})")
     torch.manual_seed(seed)
@@ -141,20 +177,7 @@ def benchmark(model: str, image_shape: tuple[int, int, int] = (3, 32, 32), num_l
     def eval_batch() -> None:
         nats()
 
-    if target.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(target)
-    network.train()
-    train_seconds = _timed(train_step, target, warmup, repeats)
-    network.eval()
-    eval_seconds = _timed(eval_batch, target, warmup, repeats)
-    sample_seconds = None
-    if sample and has_fast_sampler(network):
-        sample_seconds = _timed(lambda: fast_sample_images(network, batch_size), target, 0, 1)
-    network.train()
-    flops, limit = (counted_flops(train_step), matmul_flops_per_second(target, precision)) if mfu else (None, None)
-    return BenchResult(model, tuple(image_shape), num_levels, batch_size, count_parameters(network), str(target),
-                       train_seconds, eval_seconds, _peak_memory_mib(target), precision, compile, sample_seconds,
-                       channels_last, flops, limit)
+    return TrainingSteps(network, train_step, eval_batch, target)
 
 
 def _peak_memory_mib(device: torch.device) -> float:
