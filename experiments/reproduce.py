@@ -10,6 +10,7 @@ Usage (from the repository root, with the project's virtual environment)::
     python experiments/reproduce.py restore           # copy it back into the runs folder on a fresh machine
     python experiments/reproduce.py ship RUN          # exact test NLL, export into the package, model card
     python experiments/reproduce.py page              # rebuild the table of docs/reproduction.md
+    python experiments/reproduce.py extrapolate       # where each constant-rate run's validation curve is heading
 
 ``--runs-root`` (default ``~/pixelrnn-runs``) holds the run folders and ``--data-root`` (default
 ``../shared/data``) the ``.npz`` copies of the data sets. A multi-hour run outlives a session through
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import background
-from shipping import MACHINES_FILE, epochs_text, record_machine, ship
+from extrapolate import describe, fit_power_law
+from shipping import MACHINES_FILE, compute_used, epochs_text, record_machine, ship
 
 from pixelrnn.run_folder import read_metrics
 
@@ -189,6 +191,28 @@ def _progress(kept: Path, recipe) -> str:
            f"{recipe.train.get('epochs', '?')} epochs (not finished)"
 
 
+def extrapolate(runs: list[Run], runs_root: Path) -> None:
+    """Print, for each run with validation epochs, a power-law fit of its validation curve (extrapolate.py): where it
+    levels off, its figure at the recipe's last epoch, and when it would reach the paper's figure."""
+    from pixelrnn.training.recipes import get_recipe
+
+    for run in runs:
+        folder = runs_root / run.folder
+        folder = folder if (folder / "metrics.jsonl").is_file() else STATE / run.folder
+        recipe = get_recipe(run.recipe)
+        key = "nats_per_image" if recipe.unit == "nats/image" else "bits_per_dim"
+        valid = [(line["epoch"], line[key]) for line in read_metrics(folder) if line.get("kind") == "valid"]
+        schedule = recipe.train.get("schedule", "constant")
+        if len(valid) < 4 or schedule != "constant":
+            why = f"{len(valid)} validation epochs" if len(valid) < 4 else f"its rate is annealed ({schedule})"
+            print(f"{run.folder}: no extrapolation: {why}")
+            continue
+        fit = fit_power_law([epoch for epoch, _ in valid], [value for _, value in valid])
+        hours = compute_used(folder)["cpu_hours"] / len(valid) if (folder / MACHINES_FILE).is_file() else None
+        print(f"{run.folder}: {len(valid)} epochs, best validation {min(value for _, value in valid):.3f}; "
+              + describe(fit, len(valid), recipe.train.get("epochs", len(valid)), recipe.target, recipe.unit, hours))
+
+
 def _finished(folder: Path) -> bool:
     """Whether the run ended: the trainer writes its ``test`` line last."""
     return any(line.get("kind") == "test" for line in read_metrics(folder))
@@ -196,7 +220,8 @@ def _finished(folder: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("train", "start", "stop", "save-state", "restore", "ship", "page"))
+    parser.add_argument("action", choices=("train", "start", "stop", "save-state", "restore", "ship", "page",
+                                           "extrapolate"))
     parser.add_argument("runs", nargs="*", help="run folders (default: every run)")
     parser.add_argument("--runs-root", type=Path, default=Path.home() / "pixelrnn-runs")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
@@ -223,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.action == "ship":
         for run in runs:
             ship(run, args.runs_root, args.data_root, STATE)
+    elif args.action == "extrapolate":
+        extrapolate(runs, args.runs_root)
     else:
         page(runs, args.runs_root)
     return 0

@@ -52,7 +52,7 @@ def ship(run: Run, runs_root: Path, data_root: Path, state: Path, check_images: 
     config["pretrained"] = {
         "recipe": recipe.key, "source": recipe.source, "source_short": run.table, "row": recipe.row,
         "paper_figure": recipe.target, "unit": recipe.unit, "data": recipe.data["name"],
-        "test": _figures(test), "check": _figures(check), "compute": _compute(runs_root / run.folder),
+        "test": _figures(test), "check": _figures(check), "compute": compute_used(runs_root / run.folder),
         "command": command, "planned_epochs": recipe.train.get("epochs")}
     if recipe.conditional:
         _say(f"{run.folder}: likelihood classification of the test images, then the FID of {FID_SAMPLES} samples")
@@ -121,7 +121,7 @@ def record_machine(folder: Path, threads: int = 1) -> None:
         machines.write(json.dumps({"time": time.time(), "machine": machine_name(), "threads": threads}) + "\n")
 
 
-def _compute(folder: Path) -> dict[str, object]:
+def compute_used(folder: Path) -> dict[str, object]:
     """Training time from metrics.jsonl in CPU (thread) hours (gaps over 10 minutes, i.e. pauses between sessions,
     left out), and the machines that trained it: each machine's CPU hours and the epochs it finished."""
     lines = read_metrics(folder)

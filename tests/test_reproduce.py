@@ -80,7 +80,7 @@ def test_the_compute_of_a_run_over_two_machines_is_split_by_machine_and_pauses_l
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(record) + "\n" for record in lines))
     (tmp_path / shipping.MACHINES_FILE).write_text(  # an older line without "threads": one thread
         json.dumps({"time": -1.0, "machine": "A"}) + "\n" + json.dumps({"time": 5000.0, "machine": "B"}) + "\n")
-    compute = shipping._compute(tmp_path)
+    compute = shipping.compute_used(tmp_path)
     assert compute["machines"] == [{"machine": "A", "cpu_hours": 0.5, "epochs": [1]},
                                    {"machine": "B", "cpu_hours": 1.0, "epochs": [2, 3]}]
     assert compute["epochs"] == 3 and compute["cpu_hours"] == 1.5 and compute["threads_text"] == "1 thread"
@@ -88,7 +88,7 @@ def test_the_compute_of_a_run_over_two_machines_is_split_by_machine_and_pauses_l
     assert shipping.machines_text(compute["machines"][:1]) == "A"
     with (tmp_path / shipping.MACHINES_FILE).open("a") as machines:  # B on two threads after 6,900 s
         machines.write(json.dumps({"time": 6950.0, "machine": "B", "threads": 2}) + "\n")
-    compute = shipping._compute(tmp_path)  # 5,400-6,900 s on one thread, 6,900-9,000 s on two
+    compute = shipping.compute_used(tmp_path)  # 5,400-6,900 s on one thread, 6,900-9,000 s on two
     assert compute["machines"][1] == {"machine": "B", "cpu_hours": round((1500 + 2 * 2100) / 3600, 2),
                                       "epochs": [2, 3]}
     assert compute["threads_text"] == "1-2 threads" and compute["threads"] == 2
