@@ -108,7 +108,9 @@ _PP_OURS = ("everything as openai/pixel-cnn train.py: Adam β 0.95/0.9995, lr 1e
 LAB = "the MNIST lab (the seed project's teaching lab), binarized MNIST"
 _LAB_OURS = ("the lab's network (7×7 mask A into 64 maps, five 7×7 mask-B layers of 64) and its sigmoid + BCE loss, "
              "reported as the exact Bernoulli NLL in nats; ours: the two 1×1 output layers, Adam 1e-3 with a cosine "
-             "schedule over 10 epochs, batch 32, clipping at norm 1, the fixed Larochelle split")
+             "schedule over 10 epochs, batch 32, clipping at norm 1, the fixed Larochelle split, and (version 2) the "
+             "training forward pass under bfloat16 autocast with channels-last weights, 2.1× as fast on one CPU thread "
+             "(every evaluation stays float32)")
 
 SEED_FOUR_CLASSES = "the seed comparison report (this project's predecessor), CIFAR-10 classes 0-3"
 _FOUR_CLASSES = {"name": "cifar10", "classes": [0, 1, 2, 3]}  # airplane, automobile, bird, cat: 20,000 / 4,000
@@ -147,10 +149,11 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in [
           ("row-lstm-residual", "Row LSTM, residual only", 3.09, False, True),
           ("row-lstm-skip", "Row LSTM, skip only", 3.07, True, False),
           ("row-lstm-skip-residual", "Row LSTM, skip and residual", 3.06, True, True))],
-    Recipe("lab/binarized-mnist/pixelcnn", 1, LAB, "PixelCNN (7×7, 6 layers of 64 maps)", None, "nats/image",
+    Recipe("lab/binarized-mnist/pixelcnn", 2, LAB, "PixelCNN (7×7, 6 layers of 64 maps)", None, "nats/image",
            "pixelcnn-lab", dict(_BINARIZED_MNIST), {"optimizer": "adam", "lr": 1e-3, "schedule": "cosine",
                                                      "batch_size": 32, "epochs": 10, "grad_clip": 1.0,
-                                                     "sample_every": 2}, _LAB_OURS),
+                                                     "sample_every": 2, "precision": "bf16", "channels_last": True},
+           _LAB_OURS),
     Recipe("gated-pixelcnn/table1/cifar10", 1, "Conditional Image Generation with PixelCNN Decoders (van den Oord "
            "et al., NeurIPS 2016), Table 1 (CIFAR-10)", "Gated PixelCNN", 3.03, "bits/dim", "gated-pixelcnn-cifar10",
            dict(_CIFAR10), {**_RNN_TRAIN, "epochs": 30}, _GATED_OURS),
