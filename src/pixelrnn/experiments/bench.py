@@ -12,6 +12,7 @@ import resource
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,8 +141,8 @@ class TrainingSteps:
     ``eval_batch()`` one evaluation batch, on ``network`` (on ``device``)."""
 
     network: torch.nn.Module
-    train_step: Any
-    eval_batch: Any
+    train_step: Callable[[], None]
+    eval_batch: Callable[[], None]
     device: torch.device
 
 
