@@ -186,9 +186,14 @@ def _progress(kept: Path, recipe) -> str:
     if not valid:
         return "no validation yet"
     key = "nats_per_image" if recipe.unit == "nats/image" else "bits_per_dim"
-    best = min(line[key] for line in valid)
-    return f"best validation {best:.{2 if key == 'nats_per_image' else 3}f} after {len(valid)} of " \
-           f"{recipe.train.get('epochs', '?')} epochs (not finished)"
+    best, planned = min(line[key] for line in valid), recipe.train.get("epochs")
+    digits = 2 if key == "nats_per_image" else 3
+    text = f"best validation {best:.{digits}f} after {len(valid)} of {planned or '?'} epochs (not finished"
+    if len(valid) >= 4 and planned and recipe.train.get("schedule", "constant") == "constant":
+        fit = fit_power_law([line["epoch"] for line in valid], [line[key] for line in valid])
+        text += (f"; its fitted curve: {fit.at(planned):.{digits}f} at epoch {planned}, levelling off at "
+                 f"{fit.level:.{digits}f}")
+    return text + ")"
 
 
 def extrapolate(runs: list[Run], runs_root: Path) -> None:

@@ -53,3 +53,17 @@ def test_reproduce_extrapolates_constant_rate_runs_only(tmp_path, capsys):
     assert "table4-row-lstm: 8 epochs, best validation 81.625; fit over 8 epochs: v(e) = 81.00 + 5.00" in out
     assert "reaches the paper's 80.54" not in out and "above the paper's 80.54: not at this rate" in out
     assert "table4-pixelcnn: no extrapolation: its rate is annealed (cosine)" in out
+
+
+def test_the_page_row_of_an_unfinished_constant_rate_run_shows_its_fitted_curve(tmp_path):
+    import reproduce
+
+    from pixelrnn.training.recipes import get_recipe
+
+    (tmp_path / "metrics.jsonl").write_text("".join(
+        json.dumps({"epoch": e, "step": e, "time": float(e), "kind": "valid", "nats_per_image": 81 + 5 * e ** -1.0,
+                    "bits_per_dim": 0.15}) + "\n" for e in range(1, 9)))
+    text = reproduce._progress(tmp_path, get_recipe("pixelrnn/table4/row-lstm"))
+    assert text == ("best validation 81.62 after 8 of 50 epochs (not finished; its fitted curve: 81.10 at epoch 50, "
+                    "levelling off at 81.00)")
+    assert reproduce._progress(tmp_path, get_recipe("pixelrnn/table4/pixelcnn")).endswith("of 6 epochs (not finished)")
