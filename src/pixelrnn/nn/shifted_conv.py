@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pixelrnn.nn.conditioning import ClassConditioning
+from pixelrnn.nn.dropout import Dropout
 
 SECOND_CONV_INIT_SCALE = 0.1  # the reference's init_scale of each gated ResNet block's second convolution
 
@@ -125,7 +126,7 @@ class GatedResnet(nn.Module):
         super().__init__()
         self.conv_in = conv(2 * filters, filters)
         self.shortcut = nn.Conv2d(2 * shortcut_channels, filters, 1) if shortcut_channels else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)  # nn.Dropout's, with a mask cheap to draw on a CPU
         self.conv_out = conv(2 * filters, 2 * filters)
         with torch.no_grad():
             for parameter in self.conv_out.parameters():
