@@ -26,7 +26,7 @@ from pixelrnn.experiments.bench import machine_description, training_steps
 # Kinds of work, by the first pattern found in an operation's name (lower case); the rest is "other".
 KINDS = (
     ("native recurrence loop (cell, gathers; its products are counted as products)",
-     ("nativediagonal", "rowlstmrecurrence", "diagonallstmrecurrence", "native")),
+     ("native", "rowlstmrecurrence", "diagonallstmrecurrence")),
     ("optimizer (update of every parameter)", ("optimizer.", "_foreach", "addcdiv", "addcmul", "lerp", "sqrt")),
     ("matrix products", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear")),
     ("convolutions (oneDNN), forward and backward", ("convolution", "conv2d", "mkldnn")),

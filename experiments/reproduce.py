@@ -181,16 +181,29 @@ def _classification_note(figures: dict | None) -> str:
     return "" if figures is None else f"; classification accuracy {figures['accuracy']:.3f}, FID {figures['fid']:.1f}"
 
 
+def _validation_curve(folder: Path, recipe) -> tuple[list[tuple[int, float]], int]:
+    """(epoch, validation figure in the recipe's unit) of each validated epoch in ``folder``, and the figure's
+    decimals (2 for nats/image, 3 for bits/dim)."""
+    key, digits = ("nats_per_image", 2) if recipe.unit == "nats/image" else ("bits_per_dim", 3)
+    return [(line["epoch"], line[key]) for line in read_metrics(folder) if line.get("kind") == "valid"], digits
+
+
+def _constant_rate_fit(valid: list[tuple[int, float]], recipe):
+    """The power-law fit of a validation curve (extrapolate.py), or None where the recipe anneals its rate or
+    fewer than four epochs are validated."""
+    if len(valid) < 4 or recipe.train.get("schedule", "constant") != "constant":
+        return None
+    return fit_power_law([epoch for epoch, _ in valid], [value for _, value in valid])
+
+
 def _progress(kept: Path, recipe) -> str:
-    valid = [line for line in read_metrics(kept) if line.get("kind") == "valid"]
+    valid, digits = _validation_curve(kept, recipe)
     if not valid:
         return "no validation yet"
-    key = "nats_per_image" if recipe.unit == "nats/image" else "bits_per_dim"
-    best, planned = min(line[key] for line in valid), recipe.train.get("epochs")
-    digits = 2 if key == "nats_per_image" else 3
+    best, planned = min(value for _, value in valid), recipe.train.get("epochs")
     text = f"best validation {best:.{digits}f} after {len(valid)} of {planned or '?'} epochs (not finished"
-    if len(valid) >= 4 and planned and recipe.train.get("schedule", "constant") == "constant":
-        fit = fit_power_law([line["epoch"] for line in valid], [line[key] for line in valid])
+    fit = _constant_rate_fit(valid, recipe)
+    if fit is not None and planned:
         text += (f"; its fitted curve: {fit.at(planned):.{digits}f} at epoch {planned}, levelling off at "
                  f"{fit.level:.{digits}f}")
     return text + ")"
@@ -205,14 +218,13 @@ def extrapolate(runs: list[Run], runs_root: Path) -> None:
         folder = runs_root / run.folder
         folder = folder if (folder / "metrics.jsonl").is_file() else STATE / run.folder
         recipe = get_recipe(run.recipe)
-        key = "nats_per_image" if recipe.unit == "nats/image" else "bits_per_dim"
-        valid = [(line["epoch"], line[key]) for line in read_metrics(folder) if line.get("kind") == "valid"]
-        schedule = recipe.train.get("schedule", "constant")
-        if len(valid) < 4 or schedule != "constant":
-            why = f"{len(valid)} validation epochs" if len(valid) < 4 else f"its rate is annealed ({schedule})"
+        valid, _ = _validation_curve(folder, recipe)
+        fit = _constant_rate_fit(valid, recipe)
+        if fit is None:
+            why = f"{len(valid)} validation epochs" if len(valid) < 4 else \
+                f"its rate is annealed ({recipe.train.get('schedule')})"
             print(f"{run.folder}: no extrapolation: {why}")
             continue
-        fit = fit_power_law([epoch for epoch, _ in valid], [value for _, value in valid])
         hours = compute_used(folder)["cpu_hours"] / len(valid) if (folder / MACHINES_FILE).is_file() else None
         print(f"{run.folder}: {len(valid)} epochs, best validation {min(value for _, value in valid):.3f}; "
               + describe(fit, len(valid), recipe.train.get("epochs", len(valid)), recipe.target, recipe.unit, hours))
