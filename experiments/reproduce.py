@@ -53,6 +53,7 @@ class Run:
     data_file: str
     pretrained: str
     table: str  # the table the row belongs to, as the page names it
+    not_shipped: str = ""  # why a finished run is not shipped inside the package (its figures are on the page)
 
 
 RUNS = [
@@ -66,6 +67,8 @@ RUNS = [
         "MNIST lab"),
     *[Run(f"seed-{preset}", f"seed/cifar10/{preset}", "cifar10.npz", f"{preset}-cifar10", "seed report")
       for preset in ("pixelcnn-small", "row-lstm-small", "diagonal-bilstm-small")],
+    Run("seed-row-lstm-cifar10-epoch1", "seed/cifar10/row-lstm-epoch1", "cifar10.npz", "", "seed report",
+        not_shipped="not shipped: 9.4 million parameters (37 MB), one epoch"),
     *[Run(f"seed4-pixelcnn-pp{variant}", f"seed/cifar10-4class/pixelcnn-pp{variant}", "cifar10.npz",
           f"pixelcnn-pp-cifar10-4class{variant}", "seed report, 4 classes") for variant in ("", "-onehot", "-film")],
 ]
@@ -131,7 +134,7 @@ def save_state(runs: list[Run], runs_root: Path) -> None:
         for name in set(RESUME_FILES) - set(names):
             (kept / name).unlink(missing_ok=True)
         samples = sorted((folder / "samples").glob("epoch_*.png"))
-        if samples and not _finished(folder):  # a finished run's grid is drawn by `ship` from the shipped model
+        if samples and (run.not_shipped or not _finished(folder)):  # `ship` draws a shipped model's grid
             shutil.copy2(samples[-1], kept / "samples.png")
         print(f"kept {run.folder}: {', '.join(sorted(path.name for path in kept.iterdir()))}")
 
@@ -164,8 +167,12 @@ def page(runs: list[Run], runs_root: Path) -> None:
             ours = f"**{model.test_figure()}** (test){_classification_note(model.info.get('conditional'))}"
             cost = f"{compute['cpu_hours']} CPU h, {epochs_text(model.info)}, {compute['machine']}"
             name = f"`{run.pretrained}`"
-        elif (STATE / run.folder / "last.pt").is_file():
-            ours, cost, name = _progress(STATE / run.folder, recipe), "unfinished (resumes from reproduction/)", "—"
+        elif run.not_shipped and _finished(STATE / run.folder):
+            ours, cost, name = _unshipped_result(STATE / run.folder, recipe), _cost(STATE / run.folder), run.not_shipped
+        elif (STATE / run.folder / "metrics.jsonl").is_file():
+            kept = (STATE / run.folder / "last.pt").is_file()
+            ours, cost, name = _progress(STATE / run.folder, recipe), "unfinished (resumes from " + (
+                "reproduction/)" if kept else "its run folder only: its state is too large to keep)"), "—"
         else:
             ours, cost, name = "not started", "—", "—"
         rows.append(f"| {run.table}: {recipe.row} (`{recipe.key}`) | {figure} | {ours} | {cost} | "
@@ -174,6 +181,24 @@ def page(runs: list[Run], runs_root: Path) -> None:
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     PAGE.write_text(text[:start] + "\n" + "\n".join(rows) + "\n" + text[end:])
     print(f"rewrote the table of {PAGE.relative_to(REPO)}")
+
+
+def _unshipped_result(kept: Path, recipe) -> str:
+    """``**4.123 bits/dim** (test after 1 epoch; training mean of that epoch 4.567)`` for a finished run that is
+    not shipped: its test figure, and the mean of the logged training steps of its last epoch."""
+    lines = read_metrics(kept)
+    test = next(line for line in reversed(lines) if line.get("kind") == "test")
+    key, digits = ("nats_per_image", 2) if recipe.unit == "nats/image" else ("bits_per_dim", 3)
+    epochs = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
+    train = [line[key] for line in lines if line.get("kind") == "train" and line["epoch"] == epochs - 1]
+    mean = f"; training mean of that epoch {sum(train) / len(train):.{digits}f}" if train else ""
+    return f"**{test[key]:.{digits}f} {recipe.unit}** (test after {epochs} epoch{'s' * (epochs != 1)}{mean})"
+
+
+def _cost(kept: Path) -> str:
+    """``2.1 CPU h, 1 epoch, AMD EPYC`` from a run's kept metrics and machines."""
+    compute = compute_used(kept)
+    return f"{compute['cpu_hours']} CPU h, {epochs_text({'compute': compute})}, {compute['machine']}"
 
 
 def _classification_note(figures: dict | None) -> str:
@@ -264,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         restore(runs, args.runs_root)
     elif args.action == "ship":
         for run in runs:
-            ship(run, args.runs_root, args.data_root, STATE)
+            if run.not_shipped:
+                print(f"{run.folder}: {run.not_shipped}; `save-state` keeps its figures and samples for the page")
+            else:
+                ship(run, args.runs_root, args.data_root, STATE)
     elif args.action == "extrapolate":
         extrapolate(runs, args.runs_root)
     else:

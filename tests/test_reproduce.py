@@ -110,3 +110,37 @@ def test_a_background_run_s_session_yields_under_autogroup_scheduling():
         assert autogroup.read_text().split()[-1] == "19"  # "/autogroup-N nice 19"
     finally:
         process.kill()
+
+
+def test_a_finished_run_too_large_to_ship_gets_its_test_figure_and_compute_on_the_page(tmp_path, monkeypatch):
+    import json
+
+    import reproduce
+
+    from pixelrnn.config import DataConfig, TrainConfig
+    from pixelrnn.train import train
+
+    runs_root, state = tmp_path / "runs", tmp_path / "reproduction"
+    run = reproduce.Run("big", "seed/cifar10/row-lstm-epoch1", "cifar10.npz", "", "seed report",
+                        not_shipped="not shipped: too large")
+    train(runs_root / "big", data=DataConfig(name="digits", max_train_images=48, max_test_images=16),
+          model="pixelcnn-small", model_overrides={"hidden_channels": 4, "num_layers": 1},
+          config=TrainConfig(epochs=1, batch_size=16, sample_every=0, log_every=1, device="cpu"))
+    (runs_root / "big" / "samples").mkdir()
+    (runs_root / "big" / "samples" / "epoch_001.png").write_bytes(b"png")
+    page = tmp_path / "reproduction.md"
+    page.write_text(f"before\n{reproduce.BEGIN}\n{reproduce.END}\nafter\n")
+    monkeypatch.setattr(reproduce, "STATE", state)
+    monkeypatch.setattr(reproduce, "PAGE", page)
+    monkeypatch.setattr(reproduce, "REPO", tmp_path)
+    reproduce.save_state([run], runs_root)
+    assert (state / "big" / "samples.png").read_bytes() == b"png"  # its training grid is the page's picture
+    assert not (state / "big" / "last.pt").exists()  # finished: no resume state kept
+    reproduce.page([run], runs_root)
+    (row,) = [line for line in page.read_text().splitlines() if line.startswith("| seed report")]
+    lines = [json.loads(line) for line in (runs_root / "big" / "metrics.jsonl").read_text().splitlines()]
+    test, train = lines[-1], [line["bits_per_dim"] for line in lines if line["kind"] == "train"]
+    assert f"**{test['bits_per_dim']:.3f} bits/dim** (test after 1 epoch; training mean of that epoch " \
+           f"{sum(train) / len(train):.3f})" in row
+    assert "CPU h, 1 epoch, " in row and row.endswith("| not shipped: too large |")
+    assert "6.91 bits/dim" in row  # the report's epoch-1 figure

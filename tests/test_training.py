@@ -238,3 +238,22 @@ def test_training_and_every_command_treat_subnormal_floats_as_zero():
     torch.set_flush_denormal(False)
     assert main(["recipes"]) == 0
     assert torch.tensor([subnormal]).item() == 0
+
+
+def test_a_run_validated_on_the_test_split_scores_it_once_at_the_end(tmp_path, monkeypatch):
+    from pixelrnn.training.trainer import Trainer
+
+    passes = []
+    evaluate = Trainer._evaluate
+    monkeypatch.setattr(Trainer, "_evaluate", lambda self, split: passes.append(len(split)) or evaluate(self, split))
+    data = dataclasses.replace(DATA, valid_fraction=0.0)
+    result = train(tmp_path, data=data, model="pixelcnn", model_overrides=TINY, config=_config(epochs=2))
+    assert passes == [40, 40]  # one pass per epoch's close; the last one is also the test result
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    last_valid, test_line = [line for line in lines if line["kind"] == "valid"][-1], lines[-1]
+    assert last_valid["split"] == "test" and test_line["kind"] == "test"
+    assert test_line["nats_per_image"] == last_valid["nats_per_image"] == result.test.nats_per_image
+    from pixelrnn.evaluate import evaluate as evaluate_checkpoint
+
+    fresh = evaluate_checkpoint(tmp_path / "last.pt", "test", data, device="cpu").result
+    assert fresh.nats_per_image == pytest.approx(test_line["nats_per_image"], rel=1e-12)

@@ -89,6 +89,7 @@ class Trainer(RunRecords):
         self.metrics_path = self.run_dir / METRICS_FILE
         self.trackers: list[Tracker] = []  # opened by fit, on the main process only
         self.epoch_stats = EpochStats()  # the training steps of the epoch being closed, for its console line
+        self.last_validation: tuple[int, str, NLLResult] | None = None  # (step, split, result) of the last close
         self.stored_test: NLLResult | None = None  # a resumed run that had ended: its logged test NLL
         self._session_started = time.perf_counter()
 
@@ -114,7 +115,7 @@ class Trainer(RunRecords):
                         self._stop_if_asked()
                         self._end_epoch()
                     self._stop_if_asked()
-                test = self._evaluate(self.data.test)
+                test = self._final_test()
                 self._log({"kind": "test", **nll_fields(test)})
                 if self.runtime.is_main and self.data.partial_test_note(test.num_images):
                     logger.warning(self.data.partial_test_note(test.num_images))
@@ -247,6 +248,7 @@ class Trainer(RunRecords):
         full_epoch = self.progress["end_pending"] == "epoch"
         split = self.valid_split
         result = self._evaluate(getattr(self.data, split))
+        self.last_validation = (self.progress["step"], split, result)
         epoch = self.progress["epoch"]
         if full_epoch and self.config.sample_every and epoch % self.config.sample_every == 0 and self.runtime.is_main:
             self.write_samples(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", seed=self.config.seed + epoch)
@@ -277,6 +279,16 @@ class Trainer(RunRecords):
         batches = iterate_batches(split, self.config.eval_batch_size, shuffle=False,
                                   rank=self.runtime.rank, world_size=self.runtime.world_size)
         return evaluate_nll(self.evaluated_model, batches, self.runtime, conditional=self.conditional)
+
+    def _final_test(self) -> NLLResult:
+        """The exact NLL of the test split at the end of training. Where the last epoch's close has just validated
+        these same weights on the test split (``valid_fraction`` 0), that result (the same numbers) is the test
+        result, and the pass over the test images is not run a second time."""
+        if self.last_validation is not None:
+            step, split, result = self.last_validation
+            if step == self.progress["step"] and split == "test":
+                return result
+        return self._evaluate(self.data.test)
 
     @property
     def evaluated_model(self) -> torch.nn.Module:
