@@ -30,15 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import background
-from extrapolate import describe, fit_power_law
-from shipping import MACHINES_FILE, compute_used, epochs_text, record_machine, ship
-
-from pixelrnn.run_folder import read_metrics
+from extrapolate import describe
+from results_page import BEGIN, END, constant_rate_fit, finished, table_rows, validation_curve
+from shipping import MACHINES_FILE, compute_used, record_machine, ship
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / "reproduction"
 PAGE = REPO / "docs" / "reproduction.md"
-BEGIN, END = "<!-- runs:begin -->", "<!-- runs:end -->"
 RESUME_FILES = ("config.json", "metrics.jsonl", MACHINES_FILE, "last.pt", "best.pt")
 PAGE_FILES = ("config.json", "metrics.jsonl", MACHINES_FILE, "loss_curve.png")
 MAX_KEPT_BYTES = 20 * 2**20  # a checkpoint larger than this (weights + optimizer + averages) is not committed
@@ -96,8 +94,8 @@ def start_background(runs: list[Run], runs_root: Path, data_root: Path, threads:
     pinned worktree ``../wt-RUN``; a run that is already going is left alone."""
     for run in runs:
         folder, pid_file = runs_root / run.folder, runs_root / f"{run.folder}.pid"
-        if _finished(folder) or background.running_pid(pid_file) is not None:
-            print(f"{run.folder}: {'finished' if _finished(folder) else 'already running'}")
+        if finished(folder) or background.running_pid(pid_file) is not None:
+            print(f"{run.folder}: {'finished' if finished(folder) else 'already running'}")
             continue
         runs_root.mkdir(parents=True, exist_ok=True)
         worktree = background.pinned_worktree(REPO, run.folder)
@@ -121,7 +119,7 @@ def save_state(runs: list[Run], runs_root: Path) -> None:
         if not folder.is_dir():
             continue
         kept.mkdir(parents=True, exist_ok=True)
-        names = PAGE_FILES if _finished(folder) else (*RESUME_FILES, "loss_curve.png")
+        names = PAGE_FILES if finished(folder) else (*RESUME_FILES, "loss_curve.png")
         too_large = [name for name in names if (folder / name).is_file() and name.endswith(".pt")
                      and (folder / name).stat().st_size > MAX_KEPT_BYTES]
         names = tuple(name for name in names if name not in too_large)
@@ -134,7 +132,7 @@ def save_state(runs: list[Run], runs_root: Path) -> None:
         for name in set(RESUME_FILES) - set(names):
             (kept / name).unlink(missing_ok=True)
         samples = sorted((folder / "samples").glob("epoch_*.png"))
-        if samples and (run.not_shipped or not _finished(folder)):  # `ship` draws a shipped model's grid
+        if samples and (run.not_shipped or not finished(folder)):  # `ship` draws a shipped model's grid
             shutil.copy2(samples[-1], kept / "samples.png")
         print(f"kept {run.folder}: {', '.join(sorted(path.name for path in kept.iterdir()))}")
 
@@ -151,87 +149,12 @@ def restore(runs: list[Run], runs_root: Path) -> None:
             print(f"restored {run.folder} into {folder}")
 
 
-def page(runs: list[Run], runs_root: Path) -> None:
-    """Rewrite the table between the markers of docs/reproduction.md from the shipped models and kept metrics."""
-    from pixelrnn.pretrained import available
-    from pixelrnn.training.recipes import get_recipe
-
-    shipped = available()
-    rows = ["| row | paper / report | ours | compute | model |", "|---|---|---|---|---|"]
-    for run in runs:
-        recipe = get_recipe(run.recipe)
-        figure = "none stated" if recipe.target is None else f"{recipe.target:.2f} {recipe.unit}"
-        model = shipped.get(run.pretrained)
-        if model is not None:
-            compute = model.info["compute"]
-            ours = f"**{model.test_figure()}** (test){_classification_note(model.info.get('conditional'))}"
-            cost = f"{compute['cpu_hours']} CPU h, {epochs_text(model.info)}, {compute['machine']}"
-            name = f"`{run.pretrained}`"
-        elif run.not_shipped and _finished(STATE / run.folder):
-            ours, cost, name = _unshipped_result(STATE / run.folder, recipe), _cost(STATE / run.folder), run.not_shipped
-        elif (STATE / run.folder / "metrics.jsonl").is_file():
-            kept = (STATE / run.folder / "last.pt").is_file()
-            ours, cost, name = _progress(STATE / run.folder, recipe), "unfinished (resumes from " + (
-                "reproduction/)" if kept else "its run folder only: its state is too large to keep)"), "—"
-        else:
-            ours, cost, name = "not started", "—", "—"
-        rows.append(f"| {run.table}: {recipe.row} (`{recipe.key}`) | {figure} | {ours} | {cost} | "
-                    f"{name} |")
+def page(runs: list[Run]) -> None:
+    """Rewrite the table between the markers of docs/reproduction.md (results_page.py)."""
     text = PAGE.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    PAGE.write_text(text[:start] + "\n" + "\n".join(rows) + "\n" + text[end:])
+    PAGE.write_text(text[:start] + "\n" + "\n".join(table_rows(runs, STATE)) + "\n" + text[end:])
     print(f"rewrote the table of {PAGE.relative_to(REPO)}")
-
-
-def _unshipped_result(kept: Path, recipe) -> str:
-    """``**4.123 bits/dim** (test after 1 epoch; training mean of that epoch 4.567)`` for a finished run that is
-    not shipped: its test figure, and the mean of the logged training steps of its last epoch."""
-    lines = read_metrics(kept)
-    test = next(line for line in reversed(lines) if line.get("kind") == "test")
-    key, digits = ("nats_per_image", 2) if recipe.unit == "nats/image" else ("bits_per_dim", 3)
-    epochs = max((line["epoch"] for line in lines if line.get("kind") == "valid"), default=0)
-    train = [line[key] for line in lines if line.get("kind") == "train" and line["epoch"] == epochs - 1]
-    mean = f"; training mean of that epoch {sum(train) / len(train):.{digits}f}" if train else ""
-    return f"**{test[key]:.{digits}f} {recipe.unit}** (test after {epochs} epoch{'s' * (epochs != 1)}{mean})"
-
-
-def _cost(kept: Path) -> str:
-    """``2.1 CPU h, 1 epoch, AMD EPYC`` from a run's kept metrics and machines."""
-    compute = compute_used(kept)
-    return f"{compute['cpu_hours']} CPU h, {epochs_text({'compute': compute})}, {compute['machine']}"
-
-
-def _classification_note(figures: dict | None) -> str:
-    """``; classification accuracy 0.61, FID 12.3`` for a class-conditional model (else nothing)."""
-    return "" if figures is None else f"; classification accuracy {figures['accuracy']:.3f}, FID {figures['fid']:.1f}"
-
-
-def _validation_curve(folder: Path, recipe) -> tuple[list[tuple[int, float]], int]:
-    """(epoch, validation figure in the recipe's unit) of each validated epoch in ``folder``, and the figure's
-    decimals (2 for nats/image, 3 for bits/dim)."""
-    key, digits = ("nats_per_image", 2) if recipe.unit == "nats/image" else ("bits_per_dim", 3)
-    return [(line["epoch"], line[key]) for line in read_metrics(folder) if line.get("kind") == "valid"], digits
-
-
-def _constant_rate_fit(valid: list[tuple[int, float]], recipe):
-    """The power-law fit of a validation curve (extrapolate.py), or None where the recipe anneals its rate or
-    fewer than four epochs are validated."""
-    if len(valid) < 4 or recipe.train.get("schedule", "constant") != "constant":
-        return None
-    return fit_power_law([epoch for epoch, _ in valid], [value for _, value in valid])
-
-
-def _progress(kept: Path, recipe) -> str:
-    valid, digits = _validation_curve(kept, recipe)
-    if not valid:
-        return "no validation yet"
-    best, planned = min(value for _, value in valid), recipe.train.get("epochs")
-    text = f"best validation {best:.{digits}f} after {len(valid)} of {planned or '?'} epochs (not finished"
-    fit = _constant_rate_fit(valid, recipe)
-    if fit is not None and planned:
-        text += (f"; its fitted curve: {fit.at(planned):.{digits}f} at epoch {planned}, levelling off at "
-                 f"{fit.level:.{digits}f}")
-    return text + ")"
 
 
 def extrapolate(runs: list[Run], runs_root: Path) -> None:
@@ -243,8 +166,8 @@ def extrapolate(runs: list[Run], runs_root: Path) -> None:
         folder = runs_root / run.folder
         folder = folder if (folder / "metrics.jsonl").is_file() else STATE / run.folder
         recipe = get_recipe(run.recipe)
-        valid, _ = _validation_curve(folder, recipe)
-        fit = _constant_rate_fit(valid, recipe)
+        valid, _ = validation_curve(folder, recipe)
+        fit = constant_rate_fit(valid, recipe)
         if fit is None:
             why = f"{len(valid)} validation epochs" if len(valid) < 4 else \
                 f"its rate is annealed ({recipe.train.get('schedule')})"
@@ -253,11 +176,6 @@ def extrapolate(runs: list[Run], runs_root: Path) -> None:
         hours = compute_used(folder)["cpu_hours"] / len(valid) if (folder / MACHINES_FILE).is_file() else None
         print(f"{run.folder}: {len(valid)} epochs, best validation {min(value for _, value in valid):.3f}; "
               + describe(fit, len(valid), recipe.train.get("epochs", len(valid)), recipe.target, recipe.unit, hours))
-
-
-def _finished(folder: Path) -> bool:
-    """Whether the run ended: the trainer writes its ``test`` line last."""
-    return any(line.get("kind") == "test" for line in read_metrics(folder))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.action == "extrapolate":
         extrapolate(runs, args.runs_root)
     else:
-        page(runs, args.runs_root)
+        page(runs)
     return 0
 
 

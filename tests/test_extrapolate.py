@@ -56,14 +56,15 @@ def test_reproduce_extrapolates_constant_rate_runs_only(tmp_path, capsys):
 
 
 def test_the_page_row_of_an_unfinished_constant_rate_run_shows_its_fitted_curve(tmp_path):
-    import reproduce
+    import results_page
 
     from pixelrnn.training.recipes import get_recipe
 
     (tmp_path / "metrics.jsonl").write_text("".join(
         json.dumps({"epoch": e, "step": e, "time": float(e), "kind": "valid", "nats_per_image": 81 + 5 * e ** -1.0,
                     "bits_per_dim": 0.15}) + "\n" for e in range(1, 9)))
-    text = reproduce._progress(tmp_path, get_recipe("pixelrnn/table4/row-lstm"))
+    text = results_page.progress(tmp_path, get_recipe("pixelrnn/table4/row-lstm"))
     assert text == ("best validation 81.62 after 8 of 50 epochs (not finished; its fitted curve: 81.10 at epoch 50, "
                     "levelling off at 81.00)")
-    assert reproduce._progress(tmp_path, get_recipe("pixelrnn/table4/pixelcnn")).endswith("of 6 epochs (not finished)")
+    annealed = results_page.progress(tmp_path, get_recipe("pixelrnn/table4/pixelcnn"))
+    assert annealed.endswith("of 6 epochs (not finished)")

@@ -42,7 +42,7 @@ def test_a_pid_file_of_another_program_or_of_nothing_is_not_a_run(tmp_path):
 
 
 def test_a_conditional_run_ships_with_its_classification_and_fid_on_the_card_and_page(tmp_path, monkeypatch):
-    import reproduce
+    import results_page
     import shipping
     from tiny_runs import tiny_digits_run
 
@@ -59,7 +59,7 @@ def test_a_conditional_run_ships_with_its_classification_and_fid_on_the_card_and
     lines = shipping._conditional_lines(figures)
     assert f"accuracy {figures['accuracy']:.4f}" in lines and f"{figures['fid']:.2f}" in lines
     assert shipping._conditional_lines(None) == ""
-    assert reproduce._classification_note(figures) == \
+    assert results_page.classification_note(figures) == \
         f"; classification accuracy {figures['accuracy']:.3f}, FID {figures['fid']:.1f}"
 
 
@@ -136,7 +136,7 @@ def test_a_finished_run_too_large_to_ship_gets_its_test_figure_and_compute_on_th
     reproduce.save_state([run], runs_root)
     assert (state / "big" / "samples.png").read_bytes() == b"png"  # its training grid is the page's picture
     assert not (state / "big" / "last.pt").exists()  # finished: no resume state kept
-    reproduce.page([run], runs_root)
+    reproduce.page([run])
     (row,) = [line for line in page.read_text().splitlines() if line.startswith("| seed report")]
     lines = [json.loads(line) for line in (runs_root / "big" / "metrics.jsonl").read_text().splitlines()]
     test, train = lines[-1], [line["bits_per_dim"] for line in lines if line["kind"] == "train"]
