@@ -77,8 +77,8 @@ _CIFAR_OURS = _RNN_OURS + "; no validation split: the test split is validated on
 _SEED_ROW_LSTM_OURS = ("the report's network (the paper's CIFAR-10 Row LSTM, 12 layers, h = 128), RMSProp and "
                        "batch 16, one epoch with the training forward pass under bfloat16 autocast (every evaluation "
                        "stays float32); its 6.91 bits/dim after epoch 1 was measured on an A100; ours: the learning "
-                       "rate 1e-3 and clipping at norm 1 (the PixelRNN rows'), and no validation split: the test "
-                       "split is scored once, after the epoch")
+                       "rate 1e-3 and clipping at norm 1 (the PixelRNN rows'), channels-last weights (4-5 % faster "
+                       "on one CPU thread), and no validation split: the test split is scored once, after the epoch")
 
 
 # Version 2 of the Table 4 PixelCNN: version 1 (the preset's h = 16, 7 blocks, constant rate, 50 epochs) stopped
@@ -175,7 +175,8 @@ RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in [
            "; our diagonal-bilstm-small has 48,864 parameters"))],
     Recipe("seed/cifar10/row-lstm-epoch1", 1, SEED_REPORT, "Row LSTM (12 layers, h = 128), one epoch in bfloat16",
            6.91, "bits/dim", "row-lstm-cifar10", dict(_CIFAR10),
-           {**_RNN_TRAIN, "epochs": 1, "precision": "bf16", "sample_every": 1}, _SEED_ROW_LSTM_OURS),
+           {**_RNN_TRAIN, "epochs": 1, "precision": "bf16", "channels_last": True, "sample_every": 1},
+           _SEED_ROW_LSTM_OURS),
     _four_classes("embedding", "class-conditional PixelCNN++ (label embedding)"),
     _four_classes("onehot", "class-conditional PixelCNN++, fusion study: one-hot bias"),
     _four_classes("film", "class-conditional PixelCNN++, fusion study: FiLM"),
