@@ -87,15 +87,15 @@ class RowLSTM(SteppedLayer):
         rows_input = from_input.permute(2, 1, 0, 3).contiguous().view(height, -1, batch * width)
         kernel = self.state_to_state.weight  # (G·h, h, k)
         weight = kernel.reshape(kernel.shape[0], -1)  # (G·h, h·k): column c·k + t reads channel c at tap t
-        hidden = inputs.new_zeros(self.hidden, batch * width)  # the state of row −1
-        memory = torch.zeros_like(hidden)
-        if self.initial_state is not None:
-            initial_hidden, initial_memory = self.initial_state.pair(0)  # 2 × (h,)
-            hidden = hidden + initial_hidden[:, None].to(hidden.dtype)  # (h, B·W)
-            memory = memory + initial_memory[:, None].to(hidden.dtype)
-        if self.cell == "lstm" and not self.compiled and not torch.is_autocast_enabled(inputs.device.type) \
-                and row_lstm_recurrence.native_kernel(inputs):  # float32 / float64 on a CPU, training or evaluation
-            hidden_rows = RowLSTMRecurrence.apply(rows_input, weight, hidden, memory, batch, width)  # (H, h, B·W)
+        autocast = torch.is_autocast_enabled(inputs.device.type)
+        native = self.cell == "lstm" and not self.compiled and \
+            row_lstm_recurrence.native_kernel(weight, autocast) is not None  # a CPU, training or evaluation
+        hidden, memory = self._row_before_first(weight if native else inputs, batch * width)  # 2 × (h, B·W)
+        if native:  # float32 / float64, or under bfloat16 autocast bfloat16 products and float32 states
+            products = torch.get_autocast_dtype(inputs.device.type) if autocast else weight.dtype
+            with torch.autocast(inputs.device.type, enabled=False):
+                hidden_rows = RowLSTMRecurrence.apply(rows_input.to(products), weight.to(products), hidden, memory,
+                                                      batch, width)  # (H, h, B·W), in the states' type
             return hidden_rows.view(height, self.hidden, batch, width).permute(2, 1, 0, 3)  # (B, h, H, W)
         rows = []
         for row_input in rows_input.unbind(dim=0):  # H × (G·h, B·W); unbind's backward is one stack, not H copies
@@ -108,6 +108,17 @@ class RowLSTM(SteppedLayer):
             rows.append(hidden)
         out = torch.stack(rows).view(height, self.hidden, batch, width)  # (H, h, B, W)
         return out.permute(2, 1, 0, 3)  # (B, h, H, W)
+
+    def _row_before_first(self, like: torch.Tensor, columns: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The hidden and cell state of row −1, (h, B·W) each in ``like``'s dtype: zeros, or the learned initial
+        state at every column."""
+        hidden = like.new_zeros(self.hidden, columns)
+        memory = torch.zeros_like(hidden)
+        if self.initial_state is not None:
+            initial_hidden, initial_memory = self.initial_state.pair(0)  # 2 × (h,)
+            hidden = hidden + initial_hidden[:, None].to(hidden.dtype)
+            memory = memory + initial_memory[:, None].to(hidden.dtype)
+        return hidden, memory
 
 
 def _row_taps(hidden: torch.Tensor, kernel_size: int) -> torch.Tensor:

@@ -5,7 +5,9 @@ hidden state at the k columns j − k//2 … j + k//2 of every column j (zeros b
 state-to-state 1×k convolution is one (4h, h·k) × (h·k, B·W) product; then c = f ⊙ c_{r−1} + i ⊙ g,
 h = o ⊙ tanh(c). The native loop (:mod:`pixelrnn.nn.native`, ``row_lstm.cpp``) records no graph and runs the
 backward by hand; :class:`pixelrnn.nn.recurrent.RowLSTM` keeps its PyTorch loop where the kernel is not at hand
-(no compiler, another dtype or device, the GRU, autocast, ``--compile``), and the tests compare the two.
+(no compiler, another dtype or device, the GRU, ``--compile``), and the tests compare the two. Under bfloat16
+autocast the native loop takes bfloat16 operands for its products and keeps the gates, cells and hidden states in
+float32, as the Diagonal BiLSTM's does.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ class RowLSTMRecurrence(torch.autograd.Function):
         weight: (4h, h·k) the state-to-state kernel, column c·k + t reading channel c at tap t.
         start_hidden, start_memory: (h, B·W) the state of row −1.
         images, width: B and W.
+        ``rows_input`` and ``weight`` are the products' operands: float32 / float64 like the states, or bfloat16
+        (the states then float32).
 
     Returns:
-        (H, h, B·W) the hidden states.
+        (H, h, B·W) the hidden states, in the states' type.
     """
 
     @staticmethod
@@ -44,6 +48,10 @@ class RowLSTMRecurrence(torch.autograd.Function):
         return (*ctx.kernel.backward(grad_hidden, *ctx.saved_tensors, *ctx.shape), None, None)
 
 
-def native_kernel(like: torch.Tensor):
-    """The native recurrence where it may take ``like`` (:func:`pixelrnn.nn.native.usable`), or None."""
+def native_kernel(like: torch.Tensor, autocast: bool = False):
+    """The native recurrence where it may take ``like``, the layer's float32 / float64 weight
+    (:func:`pixelrnn.nn.native.usable`) — under ``autocast`` only where it casts to bfloat16 (the loop's products
+    then take bfloat16 operands) —, or None."""
+    if autocast and (like.dtype != torch.float32 or torch.get_autocast_dtype(like.device.type) != torch.bfloat16):
+        return None
     return native.row_lstm() if native.usable(like) else None

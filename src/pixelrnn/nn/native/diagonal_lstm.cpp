@@ -33,6 +33,7 @@ using pixelrnn_native::route_to_previous;
 using pixelrnn_native::Step;
 using pixelrnn_native::to_diagonal_order;
 using pixelrnn_native::to_raster_order;
+using pixelrnn_native::with_product_type;
 
 std::vector<Step> make_steps(const std::vector<int64_t>& rows, const std::vector<int64_t>& advances,
                              int64_t batch) {
@@ -111,16 +112,6 @@ void cell_backward_step(int64_t d, const Step& step, int64_t width, int64_t hidd
                                        carry_memory + scratch, dg, dg + gate_stride, dg + 2 * gate_stride,
                                        dg + 3 * gate_stride, d_left.data_ptr<scalar_t>() + scratch, width);
   });
-}
-
-// Runs loop(zero) with a zero of the products' type: bfloat16 where ``mixed``, else the states' scalar_t.
-template <typename scalar_t, typename F>
-void with_product_type(bool mixed, const F& loop) {
-  if (mixed) {
-    loop(at::BFloat16(0));
-  } else {
-    loop(scalar_t(0));
-  }
 }
 
 }  // namespace

@@ -55,6 +55,16 @@ void store_as(const Vec<scalar_t>& vector, stored_t* values, int count) {
   }
 }
 
+// Runs loop(zero) with a zero of the products' type: bfloat16 where ``mixed``, else the states' scalar_t.
+template <typename scalar_t, typename F>
+void with_product_type(bool mixed, const F& loop) {
+  if (mixed) {
+    loop(at::BFloat16(0));
+  } else {
+    loop(scalar_t(0));
+  }
+}
+
 template <typename scalar_t>
 Vec<scalar_t> sigmoid(const Vec<scalar_t>& x) {
   const Vec<scalar_t> one(1);
