@@ -164,10 +164,21 @@ def machines_text(machines: list[dict]) -> str:
     parts = []
     for share in machines:
         done = share["epochs"]
-        span = "no epoch finished" if not done else f"epoch{'s' * (len(done) > 1)} " + (
-            f"{done[0]}" if len(done) == 1 else f"{done[0]}-{done[-1]}")
+        span = "no epoch finished" if not done else f"epoch{'s' * (len(done) > 1)} {_spans(done)}"
         parts.append(f"{share['machine']} ({span}, {share['cpu_hours']:.1f} h)")
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _spans(epochs: list[int]) -> str:
+    """``1-3 and 14-50`` for epochs 1, 2, 3, 14, …, 50 (``7`` for one epoch)."""
+    runs: list[list[int]] = []
+    for epoch in epochs:
+        if runs and epoch == runs[-1][-1] + 1:
+            runs[-1].append(epoch)
+        else:
+            runs.append([epoch])
+    texts = [f"{run[0]}" if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
 
 
 def machine_name() -> str:

@@ -144,3 +144,11 @@ def test_a_finished_run_too_large_to_ship_gets_its_test_figure_and_compute_on_th
            f"{sum(train) / len(train):.3f})" in row
     assert "CPU h, 1 epoch, " in row and row.endswith("| not shipped: too large |")
     assert "6.91 bits/dim" in row  # the report's epoch-1 figure
+
+
+def test_a_machine_s_epochs_are_given_as_their_spans():
+    import shipping
+
+    assert shipping._spans([7]) == "7"
+    assert shipping._spans([1, 2, 3, 14, 15, 16]) == "1-3 and 14-16"
+    assert shipping._spans([1, 3, 4, 9]) == "1, 3-4 and 9"
