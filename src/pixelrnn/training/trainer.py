@@ -89,7 +89,7 @@ class Trainer(RunRecords):
         self.metrics_path = self.run_dir / METRICS_FILE
         self.trackers: list[Tracker] = []  # opened by fit, on the main process only
         self.epoch_stats = EpochStats()  # the training steps of the epoch being closed, for its console line
-        self.last_validation: tuple[int, str, NLLResult] | None = None  # (step, split, result) of the last close
+        self.last_validation: tuple[int, NLLResult] | None = None  # (step, result) of the last epoch's close
         self.stored_test: NLLResult | None = None  # a resumed run that had ended: its logged test NLL
         self._session_started = time.perf_counter()
 
@@ -248,7 +248,7 @@ class Trainer(RunRecords):
         full_epoch = self.progress["end_pending"] == "epoch"
         split = self.valid_split
         result = self._evaluate(getattr(self.data, split))
-        self.last_validation = (self.progress["step"], split, result)
+        self.last_validation = (self.progress["step"], result)
         epoch = self.progress["epoch"]
         if full_epoch and self.config.sample_every and epoch % self.config.sample_every == 0 and self.runtime.is_main:
             self.write_samples(self.run_dir / "samples" / f"epoch_{epoch:03d}.png", seed=self.config.seed + epoch)
@@ -284,9 +284,9 @@ class Trainer(RunRecords):
         """The exact NLL of the test split at the end of training. Where the last epoch's close has just validated
         these same weights on the test split (``valid_fraction`` 0), that result (the same numbers) is the test
         result, and the pass over the test images is not run a second time."""
-        if self.last_validation is not None:
-            step, split, result = self.last_validation
-            if step == self.progress["step"] and split == "test":
+        if self.valid_split == "test" and self.last_validation is not None:
+            step, result = self.last_validation
+            if step == self.progress["step"]:
                 return result
         return self._evaluate(self.data.test)
 
