@@ -39,12 +39,11 @@ def run_row(run: Run, kept: Path, model) -> str:
     recipe = get_recipe(run.recipe)
     figure = "none stated" if recipe.target is None else f"{recipe.target:.2f} {recipe.unit}"
     if model is not None:
-        compute = model.info["compute"]
         ours = f"**{model.test_figure()}** (test){classification_note(model.info.get('conditional'))}"
-        cost = f"{compute['cpu_hours']} CPU h, {epochs_text(model.info)}, {compute['machine']}"
-        name = f"`{run.pretrained}`"
+        cost, name = compute_text(model.info), f"`{run.pretrained}`"
     elif run.not_shipped and finished(kept):
-        ours, cost, name = unshipped_result(kept, recipe), compute_text(kept), run.not_shipped
+        ours, cost, name = unshipped_result(kept, recipe), compute_text({"compute": compute_used(kept)}), \
+            run.not_shipped
     elif (kept / "metrics.jsonl").is_file():
         where = "reproduction/" if (kept / "last.pt").is_file() else "its run folder only: too large to keep"
         ours, cost, name = progress(kept, recipe), f"unfinished (resumes from {where})", "—"
@@ -70,10 +69,11 @@ def unshipped_result(kept: Path, recipe) -> str:
     return f"**{test[key]:.{digits}f} {recipe.unit}** (test after {epochs} epoch{'s' * (epochs != 1)}{mean})"
 
 
-def compute_text(kept: Path) -> str:
-    """``2.1 CPU h, 1 epoch, AMD EPYC`` from a run's kept metrics and machines."""
-    compute = compute_used(kept)
-    return f"{compute['cpu_hours']} CPU h, {epochs_text({'compute': compute})}, {compute['machine']}"
+def compute_text(info: dict) -> str:
+    """``2.1 CPU h, 1 epoch, AMD EPYC`` from ``info["compute"]`` (shipping.compute_used's) and, for a model shipped
+    before its run ended, ``info["planned_epochs"]``."""
+    compute = info["compute"]
+    return f"{compute['cpu_hours']} CPU h, {epochs_text(info)}, {compute['machine']}"
 
 
 def classification_note(figures: dict | None) -> str:
