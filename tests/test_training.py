@@ -257,3 +257,22 @@ def test_a_run_validated_on_the_test_split_scores_it_once_at_the_end(tmp_path, m
 
     fresh = evaluate_checkpoint(tmp_path / "last.pt", "test", data, device="cpu").result
     assert fresh.nats_per_image == pytest.approx(test_line["nats_per_image"], rel=1e-12)
+
+
+def test_a_stop_signal_while_the_curves_are_drawn_stops_the_run_cleanly(tmp_path, monkeypatch):
+    # a signal raised inside the plotting library's first import came out as a RuntimeError (a traceback, exit 1)
+    from pixelrnn.training import records
+
+    drawn = []
+
+    def plot_and_get_a_signal(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the curves are drawn
+        drawn.append(args[2])
+
+    monkeypatch.setattr(records, "save_loss_curves", plot_and_get_a_signal)
+    result = train(tmp_path, data=DATA, model="pixelcnn", model_overrides=TINY, config=_config(epochs=3))
+    assert result.interrupted and result.saved and result.epochs_completed == 1
+    assert drawn == [tmp_path / "loss_curve.png"]  # drawn whole, then stopped at the boundary after it
+    monkeypatch.undo()  # the real plotting again
+    resumed = train(tmp_path, resume=True)
+    assert resumed.steps == 15 and not resumed.interrupted

@@ -127,8 +127,15 @@ class RunRecords:
                 tracker.log_scalars(line["step"], metric_scalars(line))
 
     def _plot_curves(self) -> None:
+        """Redraw ``loss_curve.png``. A stop signal waits until the picture is drawn (a moment): raised inside the
+        plotting library's first import, Python would wrap it into an unrelated RuntimeError and the run would end
+        in a traceback instead of stopping."""
         if not self.runtime.is_main:
             return
+        with self.signals.deferred():
+            self._draw_curves()
+
+    def _draw_curves(self) -> None:
         lines = read_metrics(self.run_dir)
         train = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "train"]
         valid = [(line["step"], line["bits_per_dim"]) for line in lines if line["kind"] == "valid"]

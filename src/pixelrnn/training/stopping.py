@@ -4,8 +4,8 @@ checkpoint cadence, and the divergence check.
 A signal must never land inside an optimizer step: a checkpoint saved there holds half an update (dropout masks
 drawn, some parameters stepped) and the resumed run would differ from an uninterrupted one. :class:`StopSignals`
 therefore records SIGINT and SIGTERM while a :meth:`StopSignals.deferred` block runs (a step and its
-bookkeeping; an epoch's record) and the loop stops at the block's end, at a step boundary; anywhere else
-(evaluation, sampling, plotting: nothing there changes the training state) the signal stops the run at once.
+bookkeeping; an epoch's record; drawing the loss curves) and the loop stops at the block's end, at a step boundary;
+anywhere else (evaluation, sampling: nothing there changes the training state) the signal stops the run at once.
 Either way the run saves ``last.pt`` at the boundary, so resuming after Ctrl-C or a scheduler's SIGTERM is as
 exact as resuming after SIGKILL from the last checkpoint. A second signal inside a deferred block stops at once
 without saving (the previous checkpoint is kept).
